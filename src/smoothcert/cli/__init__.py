@@ -1,0 +1,1 @@
+"""The ``smoothcert`` command line: one module per subcommand (see ``main``)."""
