@@ -1,0 +1,57 @@
+"""Population-level theory of noise-augmented training for randomized smoothing ([PS23]).
+
+- ``grid``: exact Gaussian smoothing of labelled grids, the threshold phi, the composite
+  F_{alpha,beta} = Smooth_beta(phi(h * p_alpha)) and its risk Delta_{alpha,beta};
+- ``intervals``: the same objects in closed form for unions of intervals on the line;
+- ``closed_forms``: ball erasure, smoothed-ball radius, gap filling, the two-Gaussian model;
+- ``disks``: the random-disk distributions of the synthetic experiment;
+- ``interference``: gaps between same-class regions, compared with the smoothing noise;
+- ``synthetic`` and ``figures``: the synthetic experiment (Fig. 3, Fig. 4).
+
+Figures are imported on use (``smoothcert.population.figures``) so that this package does not
+load matplotlib.
+"""
+
+from __future__ import annotations
+
+from .closed_forms import (
+    ball_gap_fill_width,
+    ball_level_distance,
+    ball_probability,
+    erasure_radius,
+    erasure_sigma,
+    slab_gap_fill_width,
+    smoothed_ball_radius,
+    two_gaussian_risk,
+    two_gaussian_threshold,
+)
+from .disks import DiskImage, disk_labels, random_disks
+from .grid import (
+    class_probabilities,
+    classify,
+    gaussian_smooth,
+    risk,
+    risk_table,
+    smooth_labels,
+    smoothed_classifier,
+    threshold,
+)
+from .interference import InterferenceGaps, grid_gaps, point_cloud_gaps
+from .intervals import (
+    Intervals,
+    interval_classifier,
+    interval_probability,
+    interval_risk,
+    smooth_intervals,
+)
+from .synthetic import SyntheticConfig, SyntheticResult, run_synthetic, write_synthetic_csv
+
+__all__ = [
+    "ball_gap_fill_width", "ball_level_distance", "ball_probability", "erasure_radius",
+    "erasure_sigma", "slab_gap_fill_width", "smoothed_ball_radius", "two_gaussian_risk",
+    "two_gaussian_threshold", "DiskImage", "disk_labels", "random_disks", "class_probabilities",
+    "classify", "gaussian_smooth", "risk", "risk_table", "smooth_labels", "smoothed_classifier",
+    "threshold", "InterferenceGaps", "grid_gaps", "point_cloud_gaps", "Intervals",
+    "interval_classifier", "interval_probability", "interval_risk", "smooth_intervals",
+    "SyntheticConfig", "SyntheticResult", "run_synthetic", "write_synthetic_csv",
+]
