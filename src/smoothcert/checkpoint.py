@@ -87,7 +87,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise ValueError(f"{str(path)!r} is not a readable smoothcert checkpoint ({exc})") from exc
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a smoothcert checkpoint (no format marker)")
-    model = get_model(raw["arch"], dataset=raw["dataset"], num_classes=raw["num_classes"])
+    model = get_model(raw["arch"], dataset=raw["dataset"], num_classes=raw["num_classes"],
+                      input_shape=raw["input_shape"])
     try:
         model.load_state_dict(raw["state_dict"])
     except RuntimeError as exc:

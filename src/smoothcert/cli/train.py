@@ -1,0 +1,179 @@
+"""``smoothcert train``: train a base classifier with noise augmentation or stability training.
+
+The noise flags choose the TRAINING noise; the smoothing noise is chosen later, at
+certification. Leaving out ``--noise`` (or ``--sigma 0``) trains on clean inputs. Started by
+``torchrun``, every process runs the command and the training is data-parallel (see
+``smoothcert.training.train``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ._noise_args import add_noise_arguments, noise_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..data import list_datasets
+    from ..models import list_models
+    from ..training import RECIPES, TrainConfig
+
+    defaults = TrainConfig(dataset="", arch="")
+    parser = subparsers.add_parser(
+        "train",
+        help="train a base classifier with noise (augmentation or stability training)",
+        description="Train a base classifier on noisy inputs. The noise flags give the "
+                    "TRAINING noise (added in pixel space, not clipped); the smoothing noise is "
+                    "chosen at certification and may differ. A checkpoint is written after "
+                    "every epoch; --resume continues an interrupted run. Unset optimization "
+                    "flags come from the recipe: yang2020 (SGD 0.1, Nesterov 0.9, weight decay "
+                    "1e-4, cosine, batch 64, crop+flip), pal_sulam2023 (Adadelta 1.0, StepLR "
+                    "0.7, batch 64; default for mnist_cnn) or adam (1e-3, batch 64; default "
+                    "for mlp and lenet).",
+    )
+    parser.add_argument("--dataset", required=True, choices=list_datasets(),
+                        help="training data")
+    parser.add_argument("--arch", required=True, choices=list_models(), help="architecture")
+    add_noise_arguments(parser, required=False)
+    parser.add_argument("--epochs", required=True, type=int, help="number of epochs")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                        help="optimization recipe (default: by architecture, see above)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="examples per batch (default: the recipe's)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="initial learning rate (default: the recipe's)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="the dataset's training augmentation (default: the recipe's, "
+                             "where the dataset has one)")
+    parser.add_argument("--stability", action="store_true",
+                        help="stability training: CE(f(x1), y) + w KL(f(x1) || f(x2)) with two "
+                             "noise draws")
+    parser.add_argument("--stability-weight", type=float, default=defaults.stability_weight,
+                        help=f"the weight w of the KL term (default {defaults.stability_weight:g})")
+    parser.add_argument("--noise-copies", type=int, default=1,
+                        help="repeat each example this many times per batch, each with fresh "
+                             "noise (Pal and Sulam use 100; default 1)")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start from this checkpoint of the same architecture (fine-tuning)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of initialization, data order, noise and subsets (default 0)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="checkpoint file; metrics (.metrics.csv, .metrics.json) and curves "
+                             "(.curves.png) go beside it (default runs/<dataset>-<arch>-<training "
+                             "noise>.pt)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run whose checkpoint is --out (start it if absent)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="data directory (default $SMOOTHCERT_DATA_DIR)")
+    parser.add_argument("--device", default="cpu",
+                        help="device, e.g. cpu, cuda, cuda:1 (default cpu)")
+    parser.add_argument("--max-train", type=int, default=None,
+                        help="train on a random subset of this many training examples")
+    parser.add_argument("--max-eval", type=int, default=None,
+                        help="evaluate each epoch on a random subset of this many test examples")
+    parser.add_argument("--classes", type=_int_list, default=None,
+                        help="keep only these classes, relabelled 0..k-1 in the given order "
+                             "(e.g. 0,1 for binary MNIST)")
+    parser.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
+                        type=_key_value,
+                        help="another dataset option, e.g. dim=10 (repeatable)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="data-loading worker processes for file-backed image folders "
+                             "(default 0)")
+    parser.set_defaults(func=run)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.replace("-", "_"), value
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from ..data import dataset_info
+    from ..training import TrainConfig
+
+    options = dict(args.dataset_option)
+    if args.classes is not None:
+        options["classes"] = list(args.classes)
+    if args.sigma == 0:
+        noise = None  # --sigma 0: the clean end of a grid of training noises
+    else:
+        noise = noise_from_args(args, dim=dataset_info(args.dataset, **options).dim)
+    return TrainConfig(
+        dataset=args.dataset, arch=args.arch,
+        noise=noise.name if noise is not None else (args.noise or "gaussian"),
+        train_sigma=noise.sigma if noise is not None else 0.0,
+        noise_params=noise.shape_params if noise is not None else {},
+        epochs=args.epochs, recipe=args.recipe, batch_size=args.batch_size, lr=args.lr,
+        augment=args.augment, stability=args.stability,
+        stability_weight=args.stability_weight, noise_copies=args.noise_copies,
+        init_from=None if args.init_from is None else str(args.init_from), seed=args.seed,
+        max_train=args.max_train, max_eval=args.max_eval, dataset_options=options,
+        out=None if args.out is None else str(args.out), resume=args.resume,
+        device=args.device, data_dir=None if args.data_dir is None else str(args.data_dir),
+        workers=args.workers,
+    )
+
+
+def _epoch_line(row: dict[str, Any], epochs: int) -> str:
+    noisy = row["test_noisy_accuracy"]
+    return (f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.4f}  "
+            f"train acc {row['train_accuracy']:.4f}  test acc {row['test_accuracy']:.4f}"
+            + ("" if noisy is None else f"  noisy test acc {noisy:.4f}")
+            + f"  lr {row['lr']:.3g}  {row['seconds']:.1f}s")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..distributed import World, process_group, rank_device
+    from ..training import TrainingDivergedError, train
+
+    config = _config(args).resolved()
+    # under torchrun every process runs this command: data-parallel training, rank 0 reports
+    world = World.from_env()
+    bar = sys.stderr.isatty() and world.is_main
+
+    def progress(batches: Iterable, total: int, description: str) -> Iterable:
+        from tqdm import tqdm
+
+        return tqdm(batches, total=total, desc=description, unit="batch", leave=False)
+
+    def report(row: dict[str, Any], model: Any) -> None:
+        line = _epoch_line(row, config.epochs)
+        if bar:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        with process_group(world, rank_device(args.device, world)):
+            result = train(config, progress=progress if bar else None,
+                           on_epoch_end=report if world.is_main else None, world=world)
+    except TrainingDivergedError as exc:
+        print(f"smoothcert train: error: {exc}", file=sys.stderr)
+        return 1
+    if not world.is_main:
+        return 0
+    print(f"checkpoint: {result.checkpoint}")
+    print(f"metrics: {result.metrics_csv}, {result.metrics_json}")
+    print(f"curves: {result.plot}")
+    return 0
