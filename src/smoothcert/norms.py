@@ -23,7 +23,7 @@ class Norm(str, enum.Enum):
         return {Norm.L1: 1.0, Norm.L2: 2.0, Norm.LINF: math.inf}[self]
 
     @classmethod
-    def parse(cls, value: "Norm | str") -> "Norm":
+    def parse(cls, value: Norm | str) -> Norm:
         """Return the Norm named by ``value`` ("l1", "l2", "linf", case-insensitive)."""
         if isinstance(value, Norm):
             return value

@@ -91,7 +91,7 @@ class Noise(abc.ABC):
         self._validate()
 
     # ------------------------------------------------------------------ hooks for families
-    def _validate(self) -> None:
+    def _validate(self) -> None:  # noqa: B027 (an optional hook, empty by default)
         """Check the shape parameters; raise ValueError naming the value and the valid range."""
 
     @abc.abstractmethod
