@@ -61,11 +61,9 @@ def _check_positive_int(name: str, value: Any) -> None:
 
 
 def _check_positive_float(name: str, value: Any) -> None:
-    try:
-        ok = float(value) > 0 and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        ok = False
-    if isinstance(value, bool) or not ok:
+    numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, bool)
+    if not numeric or not (float(value) > 0 and math.isfinite(float(value))):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 

@@ -6,12 +6,11 @@ import dataclasses
 import math
 
 import numpy as np
-import torch
 from scipy.stats import binom
 
 from ..norms import Norm
 from .base import Noise, register_noise
-from .samplers import random_signs
+from .samplers import standard_laplace
 
 __all__ = ["Laplace", "laplace_l1_radius", "laplace_linf_radius"]
 
@@ -100,10 +99,8 @@ class Laplace(Noise):
         return math.sqrt(2.0)
 
     def _sample_unit(self, batch, *, generator, device, dtype):
-        magnitude = torch.empty((batch, self.dim), device=device, dtype=dtype)
-        magnitude.exponential_(generator=generator)
-        return magnitude * random_signs((batch, self.dim), generator=generator, device=device,
-                                        dtype=dtype)
+        return standard_laplace((batch, self.dim), generator=generator, device=device,
+                                dtype=dtype)
 
     def _unit_radius(self, p_lower: np.ndarray, norm: Norm) -> np.ndarray:
         if norm is Norm.L1:

@@ -7,12 +7,11 @@ import dataclasses
 import math
 
 import numpy as np
-import torch
 from scipy import special
 
 from ..norms import Norm
 from .base import Noise, register_noise
-from .samplers import random_signs
+from .samplers import random_signs, standard_exponential
 
 __all__ = ["Pareto", "pareto_l1_radius"]
 
@@ -87,8 +86,8 @@ class Pareto(Noise):
 
     def _sample_unit(self, batch, *, generator, device, dtype):
         # P - 1 = U^(-1/a) - 1 = expm1(E / a) with E = -ln U ~ Exp(1): exact for large a too
-        e = torch.empty((batch, self.dim), device=device, dtype=dtype)
-        e.exponential_(generator=generator)
+        e = standard_exponential((batch, self.dim), generator=generator, device=device,
+                                 dtype=dtype)
         signs = random_signs((batch, self.dim), generator=generator, device=device, dtype=dtype)
         return e.div_(self.a).expm1_().mul_(signs)
 
