@@ -1,0 +1,238 @@
+"""Certify or predict every selected input of a dataset, streaming one result row per input.
+
+This is the loop of [CRK19]'s ``certify.py``/``predict.py`` as a library function: inputs
+``0, skip, 2*skip, ...`` (at most ``max_examples`` of them), each certified (or predicted) by a
+``SmoothedClassifier`` and written to a results file (``smoothcert.results``) as soon as it is
+done, so an interrupted run resumes where it stopped.
+
+Seeding: input ``idx`` draws its noise from a generator seeded by ``(seed, idx)`` alone
+(``input_generator``), so a row depends neither on which inputs were certified before it nor on
+how inputs are grouped into batches or split between processes; a resumed run writes the same
+rows as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .norms import Norm
+from .results import PREDICT_COLUMNS, ResultsWriter, certify_columns
+from .shards import SELECTED_KEY, SHARD_KEY, Shard
+from .smooth import ABSTAIN, Certificate, Prediction, SmoothedClassifier
+from .stats import check_alpha, check_sample_count, lower_confidence_bound
+
+__all__ = [
+    "input_generator",
+    "select_indices",
+    "check_dataset_matches",
+    "file_sha256",
+    "certify_dataset",
+    "predict_dataset",
+    "RunSummary",
+]
+
+log = logging.getLogger(__name__)
+
+
+class _LabelledDataset(Protocol):
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]: ...
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: ``selected`` inputs in all (in this shard, for a shard), ``resumed`` of
+    them already in the file, ``written`` now; ``correct`` and ``abstained`` count the rows
+    written now."""
+
+    path: Path
+    selected: int
+    resumed: int
+    written: int
+    correct: int
+    abstained: int
+
+
+def input_generator(seed: int, idx: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator for input ``idx`` of a run with ``seed``: seeded from
+    ``numpy.random.SeedSequence([seed, idx])``, which gives well-separated streams for
+    neighbouring (seed, idx) pairs."""
+    for name, value in (("seed", seed), ("idx", idx)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    state = np.random.SeedSequence([int(seed), int(idx)]).generate_state(1, dtype=np.uint64)
+    return torch.Generator(device=device).manual_seed(int(state[0]))
+
+
+def select_indices(length: int, skip: int = 1, max_examples: int = -1) -> list[int]:
+    """Every ``skip``-th index of a dataset of ``length`` items, starting at 0, at most
+    ``max_examples`` of them (-1: no limit), as [CRK19]'s ``--skip``/``--max``."""
+    if isinstance(skip, bool) or not isinstance(skip, (int, np.integer)) or skip < 1:
+        raise ValueError(f"skip must be an integer >= 1, got {skip!r}")
+    if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) \
+            or (max_examples < 0 and max_examples != -1):
+        raise ValueError(f"max_examples must be an integer >= 0, or -1 for all, got "
+                         f"{max_examples!r}")
+    indices = range(0, length, skip)
+    return list(indices if max_examples == -1 else indices[:max_examples])
+
+
+def check_dataset_matches(checkpoint: Any, info: Any) -> None:
+    """Refuse a dataset whose name, input shape or number of classes differ from those the
+    checkpoint's model was trained for (``checkpoint``: a ``smoothcert.checkpoint.Checkpoint``;
+    ``info``: a dataset's ``DatasetInfo``)."""
+    problems = []
+    if checkpoint.dataset != info.name:
+        problems.append(f"dataset {info.name!r} vs {checkpoint.dataset!r}")
+    if tuple(checkpoint.input_shape) != tuple(info.shape):
+        problems.append(f"input shape {tuple(info.shape)} vs {tuple(checkpoint.input_shape)}")
+    if int(checkpoint.num_classes) != int(info.num_classes):
+        problems.append(f"{info.num_classes} classes vs {checkpoint.num_classes}")
+    if problems:
+        raise ValueError("the dataset does not match the checkpoint's model (dataset given vs "
+                         "checkpoint): " + "; ".join(problems))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file: identifies a checkpoint in a run's configuration, wherever it lies."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _run(task: str, smoothed: SmoothedClassifier, dataset: _LabelledDataset,
+         out: str | os.PathLike, *, columns: Sequence[str], protocol: Mapping[str, Any],
+         evaluate: Callable[[torch.Tensor, list[torch.Generator]], list[Any]],
+         row_values: Callable[[Any], dict[str, Any]], samples_per_input: int, skip: int, max_examples: int, seed: int,
+         device: torch.device | str, configuration: Mapping[str, Any] | None,
+         settings: Mapping[str, Any] | None, command: Sequence[str] | None, progress: bool,
+         shard: Shard | None) -> RunSummary:
+    device = torch.device(device)
+    selected = select_indices(len(dataset), skip, max_examples)
+    # selection first, sharding second, so --skip/--max mean what they mean for one process
+    indices = selected if shard is None else shard.select(selected)
+    full_configuration = {
+        "task": task, "noise": smoothed.noise.describe(), "num_classes": smoothed.num_classes,
+        **protocol, "skip": int(skip), "seed": int(seed), "device_type": device.type,
+        **smoothed.numerics, **(configuration or {}),
+        **({} if shard is None else {SHARD_KEY: shard.describe()}),
+    }
+    full_settings = {"batch_size": smoothed.batch_size, "max_examples": int(max_examples),
+                     "device": str(device), SELECTED_KEY: len(selected), **(settings or {})}
+    with ResultsWriter(out, columns, full_configuration, full_settings, command) as writer:
+        pending = [idx for idx in indices if idx not in writer.completed]
+        resumed = len(indices) - len(pending)
+        if resumed:
+            log.info("%s: %d of %d inputs already done, resuming", out, resumed, len(indices))
+        group_size = smoothed.inputs_per_batch(samples_per_input)
+        correct = abstained = 0
+        with tqdm(total=len(indices), initial=resumed, disable=not progress, unit="input",
+                  desc=task) as bar:
+            for start in range(0, len(pending), group_size):
+                group = pending[start:start + group_size]
+                items = [dataset[idx] for idx in group]
+                xs = torch.stack([x for x, _ in items]).to(device)
+                generators = [input_generator(seed, idx, device) for idx in group]
+                began = time.perf_counter()
+                results = evaluate(xs, generators)
+                # evaluate returns host values, so the device work is finished here
+                seconds = (time.perf_counter() - began) / len(group)
+                for idx, (_, label), result in zip(group, items, results, strict=True):
+                    label = int(label)
+                    is_correct = result.prediction == label
+                    correct += is_correct
+                    abstained += result.prediction == ABSTAIN
+                    writer.write({"idx": idx, "label": label, "prediction": result.prediction,
+                                  **row_values(result), "correct": int(is_correct),
+                                  "samples": result.samples, "seconds": round(seconds, 4)})
+                bar.update(len(group))
+    return RunSummary(path=Path(out), selected=len(indices), resumed=resumed,
+                      written=len(pending), correct=correct, abstained=abstained)
+
+
+def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
+                    out: str | os.PathLike, *, n0: int, n: int, alpha: float,
+                    norms: Sequence[Norm | str] = ("l2",), convert: bool = False,
+                    bound: str = "one-sided", skip: int = 1, max_examples: int = -1,
+                    seed: int = 0, device: torch.device | str = "cpu",
+                    configuration: Mapping[str, Any] | None = None,
+                    settings: Mapping[str, Any] | None = None,
+                    command: Sequence[str] | None = None, progress: bool = False,
+                    shard: Shard | None = None) -> RunSummary:
+    """Certify the selected inputs of ``dataset`` (items: (image tensor, int label)) with
+    ``smoothed.certify_batch`` and stream the rows to the results file ``out`` (columns
+    ``idx, label, prediction, p_lower, radius_<norm>..., correct, samples, seconds``; ``seconds``
+    is the certification time per input, shared equally among inputs certified together).
+
+    Each certificate carries [CRK19]'s guarantee at level alpha for its own input (see
+    ``SmoothedClassifier.certify``). ``configuration`` adds identifying entries (the model, the
+    dataset) to the run's configuration, which a resumed run must match; ``settings`` adds
+    entries that do not affect results. Inputs are moved to ``device``, where the model must be.
+    With a ``shard`` (``smoothcert.shards.Shard``) only that shard's part of the selected inputs
+    is certified; the shard is recorded in the configuration and the number of inputs selected
+    before sharding in the settings, for ``smoothcert.shards.merge_shards``.
+    """
+    # validate everything before a results file is opened
+    norm_list = smoothed.check_norms(norms, convert)
+    check_sample_count("n0", n0)
+    check_sample_count("n", n)
+    check_alpha(alpha)
+    lower_confidence_bound(1, 1, alpha, bound)
+    protocol = {"n0": n0, "n": n, "alpha": alpha, "norms": [v.value for v in norm_list],
+                "convert": bool(convert), "bound": bound}
+
+    def evaluate(xs: torch.Tensor, generators: list[torch.Generator]) -> list[Certificate]:
+        return smoothed.certify_batch(xs, n0, n, alpha, norm_list, generators=generators,
+                                      convert=convert, bound=bound)
+
+    def row_values(cert: Certificate) -> dict[str, Any]:
+        return {"p_lower": cert.p_lower,
+                **{f"radius_{norm.value}": r for norm, r in cert.radius.items()}}
+
+    return _run("certify", smoothed, dataset, out,
+                columns=certify_columns([v.value for v in norm_list]), protocol=protocol,
+                evaluate=evaluate, row_values=row_values, samples_per_input=n, skip=skip,
+                max_examples=max_examples, seed=seed, device=device,
+                configuration=configuration, settings=settings, command=command,
+                progress=progress, shard=shard)
+
+
+def predict_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
+                    out: str | os.PathLike, *, n: int, alpha: float, skip: int = 1,
+                    max_examples: int = -1, seed: int = 0, device: torch.device | str = "cpu",
+                    configuration: Mapping[str, Any] | None = None,
+                    settings: Mapping[str, Any] | None = None,
+                    command: Sequence[str] | None = None, progress: bool = False,
+                    shard: Shard | None = None) -> RunSummary:
+    """Run [CRK19] PREDICT on the selected inputs of ``dataset`` and stream the rows to ``out``
+    (columns ``idx, label, prediction, p_value, correct, samples, seconds``); otherwise as
+    ``certify_dataset``."""
+    protocol = {"n": n, "alpha": alpha}
+
+    def evaluate(xs: torch.Tensor, generators: list[torch.Generator]) -> list[Prediction]:
+        return smoothed.predict_batch(xs, n, alpha, generators=generators)
+
+    def row_values(prediction: Prediction) -> dict[str, Any]:
+        return {"p_value": prediction.p_value}
+
+    check_sample_count("n", n)
+    check_alpha(alpha)
+    return _run("predict", smoothed, dataset, out, columns=PREDICT_COLUMNS, protocol=protocol,
+                evaluate=evaluate, row_values=row_values, samples_per_input=n, skip=skip,
+                max_examples=max_examples, seed=seed, device=device,
+                configuration=configuration, settings=settings, command=command,
+                progress=progress, shard=shard)

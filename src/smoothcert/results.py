@@ -1,0 +1,214 @@
+"""Result files: one tab-separated row per input, streamed, with a JSON record of the run beside it.
+
+A results file ``NAME.tsv`` has a header line and one row per input, each flushed as soon as it is
+written, so a killed run loses at most the row it was writing. Beside it, ``NAME.json`` holds
+the run's configuration (everything that determines the results), the noise, the versions of the
+libraries, the seed and the command line.
+
+Resuming: opening an existing results file with the same configuration continues it. Rows already
+written are kept and their indices reported in ``completed``, so the caller skips them; a last line
+without its newline (a crash mid-write) is dropped and recomputed. An existing file whose run.json
+records another configuration, or that has no run.json, is refused with an error before any file
+is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+
+__all__ = [
+    "ResultsWriter",
+    "certify_columns",
+    "PREDICT_COLUMNS",
+    "run_json_path",
+    "library_versions",
+]
+
+#: columns of a ``smoothcert predict`` results file
+PREDICT_COLUMNS = ("idx", "label", "prediction", "p_value", "correct", "samples", "seconds")
+
+
+def certify_columns(norms: Sequence[str]) -> tuple[str, ...]:
+    """Columns of a ``smoothcert certify`` results file with one radius column per norm."""
+    return ("idx", "label", "prediction", "p_lower", *(f"radius_{norm}" for norm in norms),
+            "correct", "samples", "seconds")
+
+
+def run_json_path(path: str | os.PathLike) -> Path:
+    """The run record beside a results file: ``results.tsv`` -> ``results.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of smoothcert and of the libraries whose numerics the results depend on."""
+    import numpy
+    import scipy
+    import torch
+
+    return {"smoothcert": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "python": platform.python_version()}
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        # repr is the shortest string that reads back to the same float: radii are never
+        # rounded up on their way to the file
+        return repr(value) if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` as it reads back from JSON, so that configurations compare equal."""
+    return json.loads(json.dumps(value))
+
+
+class _ExistingFile:
+    """What a results file already holds: its completed indices and where its valid part ends."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        data = path.read_bytes()
+        self.completed: list[int] = []
+        self.valid_bytes = 0
+        if not data:
+            return
+        lines = data.split(b"\n")
+        # the element after the last newline is empty for a complete file, and otherwise the
+        # partial line of an interrupted write
+        complete, partial = lines[:-1], lines[-1]
+        if not complete:
+            return  # not even the header was finished
+        header = tuple(complete[0].decode("utf-8").split("\t"))
+        if header != columns:
+            raise ValueError(
+                f"results file {str(path)!r} has columns {', '.join(header)}, but this run "
+                f"writes {', '.join(columns)}; choose another output file")
+        for number, line in enumerate(complete[1:], start=2):
+            fields = line.decode("utf-8").split("\t")
+            if len(fields) != len(columns):
+                raise ValueError(
+                    f"results file {str(path)!r} line {number} has {len(fields)} fields, "
+                    f"expected {len(columns)}; the file is damaged, choose another output file")
+            try:
+                self.completed.append(int(fields[0]))
+            except ValueError:
+                raise ValueError(f"results file {str(path)!r} line {number}: idx "
+                                 f"{fields[0]!r} is not an integer") from None
+        self.valid_bytes = len(data) - len(partial)
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    return [f"{key}: {old.get(key)!r} there, {new.get(key)!r} now"
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
+def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ResultsWriter:
+    """Streams rows to a results file and keeps its run record (see the module docstring).
+
+    ``configuration`` holds everything that determines the results (the noise, the seed, the
+    protocol's parameters, the model's identity; a resumed run must match it exactly);
+    ``settings`` what does not (batch size, device, paths); ``command`` the command line
+    (``sys.argv`` by default). ``completed`` is the set of indices already in the file.
+    """
+
+    def __init__(self, path: str | os.PathLike, columns: Sequence[str],
+                 configuration: Mapping[str, Any], settings: Mapping[str, Any] | None = None,
+                 command: Sequence[str] | None = None) -> None:
+        self.path = Path(path)
+        self.columns = tuple(columns)
+        if len(set(self.columns)) != len(self.columns) or not self.columns \
+                or self.columns[0] != "idx":
+            raise ValueError(f"columns must be distinct and start with 'idx', got {columns!r}")
+        configuration = _json_ready(dict(configuration))
+        meta_path = run_json_path(self.path)
+        if self.path.is_dir():
+            raise ValueError(f"output {str(self.path)!r} is a directory; give a file name")
+        if meta_path == self.path:
+            raise ValueError(f"output {str(self.path)!r} must not end in .json (that name is "
+                             f"kept for the run record beside the results)")
+
+        # every check comes before the first write, so a refused run changes no file
+        record: dict[str, Any] | None = None
+        if meta_path.exists():
+            try:
+                record = json.loads(meta_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"run record {str(meta_path)!r} is not valid JSON ({exc})"
+                                 ) from exc
+            if not isinstance(record, dict) or record.get("configuration") != configuration:
+                diff = _differences((record or {}).get("configuration") or {}, configuration)
+                raise ValueError(
+                    f"{str(self.path)!r} belongs to another run ({'; '.join(diff)}); choose "
+                    f"another output file, or delete it and {meta_path.name} to start over")
+        existing = _ExistingFile(self.path, self.columns) if self.path.exists() else None
+        if record is None and existing is not None and existing.valid_bytes > 0:
+            raise ValueError(
+                f"{str(self.path)!r} exists without its run record {meta_path.name}, so it "
+                f"cannot be resumed safely; choose another output file")
+
+        self.completed = frozenset(existing.completed) if existing else frozenset()
+        session = {"settings": _json_ready(dict(settings or {})),
+                   "command": list(command) if command is not None else list(sys.argv),
+                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                   "versions": library_versions()}
+        if record is None:
+            record = {"configuration": configuration, **session, "resumed": []}
+        else:
+            record.setdefault("resumed", []).append(
+                {**session, "completed_before": len(self.completed)})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _write_json(meta_path, record)
+        if existing is not None and existing.valid_bytes < self.path.stat().st_size:
+            # drop the partial last line of an interrupted write (or an unfinished header)
+            with open(self.path, "r+b") as fh:
+                fh.truncate(existing.valid_bytes)
+        self._file = open(self.path, "a", encoding="utf-8", newline="")
+        if self._file.tell() == 0:
+            self._line(self.columns)
+
+    def _line(self, fields: Sequence[str]) -> None:
+        self._file.write("\t".join(fields) + "\n")
+        self._file.flush()
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        """Append one row (a mapping with a value for every column) and flush it."""
+        missing = [c for c in self.columns if c not in row]
+        extra = [c for c in row if c not in self.columns]
+        if missing or extra:
+            raise ValueError(f"row does not match the columns: missing {missing}, "
+                             f"unexpected {extra}")
+        self._line([_format(row[c]) for c in self.columns])
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

@@ -1,0 +1,161 @@
+"""Confidence bounds and tests on Monte Carlo class counts (pure functions, no torch).
+
+Certification ([CRK19] CERTIFY, followed by [YDH+20]) needs a lower confidence bound on the
+probability p_A that the base classifier returns the selected class under noise, from an integer
+count n_A out of n independent noisy samples. Prediction ([CRK19] PREDICT) needs a test that the
+top class really is more likely than the runner-up.
+
+Two conventions for the lower bound are in use, and the choice changes the numbers:
+
+- ``"one-sided"`` (this library's default, and [CRK19]'s analysis): the one-sided Clopper-Pearson
+  bound at level alpha, ``Beta^-1(alpha; n_A, n - n_A + 1)``. P[p_lower > p_A] <= alpha.
+- ``"two-sided"`` (the code of [YDH+20], ``proportion_confint(method="beta")``): the lower end of
+  the two-sided Clopper-Pearson interval at level alpha, i.e. the one-sided bound at alpha / 2. It
+  is valid too, only more conservative (a smaller p_lower, smaller radii).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.special import betaincinv
+from scipy.stats import binomtest
+
+__all__ = [
+    "clopper_pearson_lower",
+    "clopper_pearson_interval",
+    "lower_confidence_bound",
+    "BOUNDS",
+    "top_two_p_value",
+    "check_alpha",
+    "check_sample_count",
+]
+
+
+def _counts(name: str, value: Any) -> np.ndarray:
+    """``value`` as an int64 array, refusing anything that is not an integer count."""
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(
+            f"{name} must be an integer count (int or integer numpy array), got {value!r} "
+            f"of type {arr.dtype if isinstance(value, np.ndarray) else type(value).__name__}"
+        )
+    arr = arr.astype(np.int64)
+    if (arr < 0).any():
+        raise ValueError(f"{name} must be >= 0, got {arr[arr < 0].ravel()[0]}")
+    return arr
+
+
+def check_alpha(alpha: Any) -> float:
+    """``alpha`` as a float, refusing anything outside the open interval (0, 1)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (float, int, np.floating, np.integer)):
+        raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    alpha = float(alpha)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    return alpha
+
+
+def check_sample_count(name: str, value: Any) -> int:
+    """A number of samples (n0, n, a batch size) as an int, refusing non-integers and values
+    below 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return int(value)
+
+
+def _restore(out: np.ndarray, n_a: Any, n: Any) -> Any:
+    """A float for scalar inputs, an array otherwise."""
+    if np.ndim(n_a) == 0 and np.ndim(n) == 0:
+        return float(out)
+    return out
+
+
+def clopper_pearson_lower(n_a: Any, n: Any, alpha: float) -> Any:
+    """One-sided Clopper-Pearson lower confidence bound on a binomial proportion.
+
+    For n_A ~ Binomial(n, p): P[clopper_pearson_lower(n_A, n, alpha) > p] <= alpha for every p
+    (exact, not asymptotic). The bound is ``Beta^-1(alpha; n_a, n - n_a + 1)``, the p at which
+    P[Binomial(n, p) >= n_a] = alpha, and 0 for n_a = 0. For n_a = n it equals alpha^(1/n)
+    (0.99993092 at n = 100000, alpha = 0.001).
+
+    ``n_a`` and ``n`` are integer counts (ints or integer numpy arrays, broadcast together);
+    returns a float for scalars and a float64 array otherwise.
+    """
+    alpha = check_alpha(alpha)
+    k = _counts("n_a", n_a)
+    total = _counts("n", n)
+    k, total = np.broadcast_arrays(k, total)
+    if (total < 1).any():
+        raise ValueError(f"n must be >= 1, got {total[total < 1].ravel()[0]}")
+    if (k > total).any():
+        bad = np.argmax((k > total).ravel())
+        raise ValueError(
+            f"n_a must not exceed n, got n_a={k.ravel()[bad]} > n={total.ravel()[bad]}"
+        )
+    positive = k > 0
+    # betaincinv needs a > 0; n_a = 0 gets the bound 0 below
+    out = betaincinv(np.where(positive, k, 1).astype(np.float64),
+                     (total - k + 1).astype(np.float64), alpha)
+    out = np.where(positive, out, 0.0).astype(np.float64)
+    return _restore(out, n_a, n)
+
+
+def clopper_pearson_interval(n_a: Any, n: Any, alpha: float) -> tuple[Any, Any]:
+    """Two-sided Clopper-Pearson interval at level alpha: (lower, upper).
+
+    P[p < lower] <= alpha / 2 and P[p > upper] <= alpha / 2. This is the interval of
+    ``statsmodels.stats.proportion.proportion_confint(method="beta")``, which [YDH+20]'s code used
+    for certification; its lower end is ``clopper_pearson_lower(n_a, n, alpha / 2)``.
+    """
+    alpha = check_alpha(alpha)
+    lower = clopper_pearson_lower(n_a, n, alpha / 2)
+    # upper end by symmetry: 1 - lower bound on the complementary count
+    k = _counts("n_a", n_a)
+    total = _counts("n", n)
+    upper = 1.0 - np.asarray(clopper_pearson_lower(total - k, total, alpha / 2))
+    return lower, _restore(np.asarray(upper, dtype=np.float64), n_a, n)
+
+
+def _two_sided_lower(n_a: Any, n: Any, alpha: float) -> Any:
+    return clopper_pearson_interval(n_a, n, alpha)[0]
+
+
+#: the named conventions for the lower confidence bound used by certification
+BOUNDS: dict[str, Callable[[Any, Any, float], Any]] = {
+    "one-sided": clopper_pearson_lower,
+    "two-sided": _two_sided_lower,
+}
+
+
+def lower_confidence_bound(n_a: Any, n: Any, alpha: float, bound: str = "one-sided") -> Any:
+    """The lower confidence bound on p_A under the named convention (see ``BOUNDS``)."""
+    try:
+        fn = BOUNDS[bound]
+    except KeyError:
+        raise ValueError(
+            f"unknown confidence bound {bound!r}; choose from {', '.join(BOUNDS)}"
+        ) from None
+    return fn(n_a, n, alpha)
+
+
+def top_two_p_value(count_top: int, count_second: int) -> float:
+    """p-value of the two-sided binomial test of the top two counts ([CRK19] PREDICT).
+
+    Under the null hypothesis that the top two classes are equally likely, count_top is
+    Binomial(count_top + count_second, 1/2). PREDICT returns the top class only if this p-value is
+    at most alpha; then, with probability at least 1 - alpha, the returned class is g(x). Returns
+    1.0 when both counts are 0 (no evidence at all).
+    """
+    top = _counts("count_top", count_top)
+    second = _counts("count_second", count_second)
+    if top.ndim or second.ndim:
+        raise TypeError("top_two_p_value takes scalar counts")
+    total = int(top) + int(second)
+    if total == 0:
+        return 1.0
+    return float(binomtest(int(top), total, 0.5, alternative="two-sided").pvalue)
