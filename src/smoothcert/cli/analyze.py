@@ -1,0 +1,107 @@
+"""``smoothcert analyze``: certified accuracy at radii for certification files, their envelope
+and the average certified radius."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..analysis import (
+    TABLE_FORMATS,
+    CertificationResults,
+    accuracy_curve,
+    average_certified_radius,
+    default_radii,
+    format_accuracy_table,
+    parse_radii,
+    read_results,
+)
+from ..norms import Norm
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="certified accuracy at radii, envelope over runs, ACR",
+        description="Certified accuracy of each certification file (smoothcert's TSV or Cohen et "
+                    "al.'s six-column format) at the given radii, the envelope (the best run at "
+                    "each radius) and the average certified radius. A point counts as certified "
+                    "at radius r if its prediction is correct and its radius is >= r; "
+                    "abstentions count as wrong. Percentages are rounded down.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", type=Path,
+                        help="certification TSV files")
+    parser.add_argument("--norm", default=None, type=Norm.parse,
+                        help="norm of the radii: l1, l2 or linf (default: the one norm all "
+                             "files have radii for)")
+    parser.add_argument("--radii", type=parse_radii, default=None,
+                        help="radii as a list '0,0.25,0.5' or a range '0:4:0.5' (stop included); "
+                             "default: the papers' radii for the norm (l1 0:4:0.5, l2 0:1:0.25, "
+                             "linf 0,1/255,2/255,4/255,8/255)")
+    parser.add_argument("--format", dest="fmt", choices=TABLE_FORMATS, default="table",
+                        help="output format (default table); csv has one row per radius and "
+                             "accuracies as fractions")
+    parser.add_argument("--labels", default=None,
+                        help="comma-separated names for the files, in order (default: file "
+                             "names without suffix)")
+    parser.add_argument("--digits", type=int, default=1,
+                        help="decimals of the percentages, rounded down (default 1)")
+    parser.add_argument("--no-envelope", action="store_true", help="omit the envelope")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write to this file instead of standard output")
+    parser.set_defaults(func=run)
+
+
+def default_labels(paths: Sequence[Path]) -> list[str]:
+    """Short distinct names for ``paths``: the file stem, with as many parent folders as it takes
+    to tell equal stems apart (``a/certify.tsv``, ``b/certify.tsv`` -> ``a/certify``, ...)."""
+    resolved = [p.resolve() for p in paths]
+    depth = 0
+    while True:
+        labels = ["/".join([*p.parent.parts[len(p.parent.parts) - depth:], p.stem]) if depth
+                  else p.stem for p in resolved]
+        if len(set(labels)) == len(labels) or all(depth >= len(p.parent.parts)
+                                                  for p in resolved):
+            return labels
+        depth += 1
+
+
+def parse_labels(text: str | None, paths: Sequence[Path]) -> list[str]:
+    if text is None:
+        return default_labels(paths)
+    labels = [label.strip() for label in text.split(",")]
+    if len(labels) != len(paths) or not all(labels):
+        raise ValueError(
+            f"--labels needs {len(paths)} non-empty comma-separated names, one per file, "
+            f"got {text!r}"
+        )
+    return labels
+
+
+def common_norm(results: Sequence[CertificationResults]) -> Norm:
+    """The norm when all ``results`` have radii for exactly one common norm; else ValueError."""
+    shared = set.intersection(*(set(r.norms) for r in results))
+    if len(shared) != 1:
+        have = ", ".join(sorted(n.value for n in shared)) or "none"
+        raise ValueError(f"choose a norm with --norm; the files share radii for: {have}")
+    return shared.pop()
+
+
+def run(args: argparse.Namespace) -> int:
+    labels = parse_labels(args.labels, args.files)
+    results = [read_results(path, label=label)
+               for path, label in zip(args.files, labels, strict=True)]
+    norm = args.norm if args.norm is not None else common_norm(results)
+    radii = args.radii if args.radii is not None else default_radii(norm)
+    curves = [accuracy_curve(r, radii, norm) for r in results]
+    acr = [average_certified_radius(r, norm) for r in results]
+    text = format_accuracy_table(curves, fmt=args.fmt, acr=acr,
+                                 include_envelope=not args.no_envelope, digits=args.digits)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0

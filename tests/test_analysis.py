@@ -1,0 +1,254 @@
+"""Certified accuracy, envelopes, ACR and tables on hand-made certification files.
+
+Every expected value below is counted by hand from the rows written in the test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smoothcert.analysis import (
+    accuracy_curve,
+    average_certified_radius,
+    certified_accuracy,
+    certified_counts,
+    default_radii,
+    envelope,
+    floor_percent,
+    format_accuracy_table,
+    parse_radii,
+    read_results,
+)
+from smoothcert.cli.analyze import default_labels
+from smoothcert.cli.main import main
+from smoothcert.norms import Norm
+
+OUR_HEADER = ["idx", "label", "prediction", "p_lower", "radius_l1", "radius_l2", "radius_linf",
+              "correct", "samples", "seconds"]
+
+
+def write_ours(path: Path, rows: list[tuple], run: dict | None = None) -> Path:
+    """rows: (label, prediction, p_lower, r1, r2, rinf); correct is derived from the row."""
+    lines = ["\t".join(OUR_HEADER)]
+    for i, (label, pred, p, r1, r2, rinf) in enumerate(rows):
+        correct = int(pred == label and pred != -1)
+        lines.append("\t".join(map(str, (i, label, pred, p, r1, r2, rinf, correct, 1000, 0.5))))
+    path.write_text("\n".join(lines) + "\n")
+    if run is not None:
+        path.with_suffix(".json").write_text(json.dumps(run))
+    return path
+
+
+def write_cohen(path: Path, rows: list[tuple]) -> Path:
+    """rows: (label, predict, radius)."""
+    lines = ["idx\tlabel\tpredict\tradius\tcorrect\ttime"]
+    for i, (label, pred, radius) in enumerate(rows):
+        correct = int(pred == label)
+        lines.append(f"{i}\t{label}\t{pred}\t{radius}\t{correct}\t0:00:01.234")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# 8 rows: 5 correct (l1 radii 0.1, 0.5, 0.5, 1.0, 2.0), 2 wrong with large radii, 1 abstention.
+ROWS_A = [
+    (0, 0, 0.60, 0.1, 0.05, 0.001),
+    (1, 1, 0.80, 0.5, 0.30, 0.002),
+    (2, 2, 0.80, 0.5, 0.30, 0.002),
+    (3, 3, 0.90, 1.0, 0.60, 0.004),
+    (4, 4, 0.99, 2.0, 1.20, 0.008),
+    (5, 6, 0.99, 3.0, 2.00, 0.010),  # wrong, large radius: never certified
+    (6, 7, 0.95, 1.5, 0.90, 0.006),  # wrong
+    (7, -1, 0.40, 0.0, 0.00, 0.000),  # abstained: counts as wrong
+]
+
+
+@pytest.fixture
+def file_a(tmp_path):
+    return write_ours(tmp_path / "a.tsv", ROWS_A,
+                      run={"noise": {"name": "uniform", "sigma": 0.5}})
+
+
+def test_certified_accuracy_counts_by_hand(file_a):
+    res = read_results(file_a)
+    assert len(res) == 8 and res.format == "smoothcert"
+    assert set(res.norms) == {Norm.L1, Norm.L2, Norm.LINF}
+    radii = [0.0, 0.1, 0.2, 0.5, 0.75, 1.0, 2.0, 2.5]
+    assert certified_counts(res, radii, "l1").tolist() == [5, 5, 4, 4, 2, 2, 1, 0]
+    acc = certified_accuracy(res, radii, Norm.L1)
+    assert acc.dtype == np.float64
+    np.testing.assert_allclose(acc, np.array([5, 5, 4, 4, 2, 2, 1, 0]) / 8, rtol=0, atol=1e-15)
+    # other norms read from their own columns
+    assert certified_counts(res, [0.3, 0.6], "l2").tolist() == [4, 2]
+    assert certified_counts(res, [0.004], "linf").tolist() == [2]
+
+
+def test_radius_is_inclusive_and_zero_means_correct_not_abstained(tmp_path):
+    rows = [(0, 0, 0.7, 0.5, 0.5, 0.5), (1, -1, 0.3, 0.0, 0.0, 0.0), (2, 2, 0.7, 0.5, 0.5, 0.5)]
+    res = read_results(write_ours(tmp_path / "b.tsv", rows))
+    # radius >= r, so r equal to the radius is certified; abstention never is, even at r = 0
+    assert certified_counts(res, [0.0, 0.5, np.nextafter(0.5, 1)], "l1").tolist() == [2, 2, 0]
+
+
+def test_average_certified_radius(file_a):
+    res = read_results(file_a)
+    assert average_certified_radius(res, "l1") == pytest.approx((0.1 + 0.5 + 0.5 + 1 + 2) / 8,
+                                                                rel=1e-15)
+    assert average_certified_radius(res, "l2") == pytest.approx((0.05 + 0.6 + 0.6 + 1.2) / 8,
+                                                                rel=1e-15)
+
+
+def test_run_json_is_attached(file_a):
+    assert read_results(file_a).run["noise"]["name"] == "uniform"
+
+
+def test_cohen_format_is_l2(tmp_path):
+    path = write_cohen(tmp_path / "cohen.tsv",
+                       [(3, 3, 0.8), (5, 5, 0.2), (1, -1, 0.0), (2, 4, 1.5), (9, 9, 0.0)])
+    res = read_results(path)
+    assert res.format == "cohen" and res.norms == (Norm.L2,)
+    assert certified_counts(res, [0.0, 0.25, 0.5, 1.0], "l2").tolist() == [3, 1, 1, 0]
+    assert average_certified_radius(res, "l2") == pytest.approx(1.0 / 5, rel=1e-15)
+    with pytest.raises(ValueError, match="no l1 radii"):
+        certified_counts(res, [0.5], "l1")
+
+
+def test_envelope_takes_the_exact_maximum(tmp_path):
+    # a: 3 rows, 1 certified at 0.5 (1/3); b: 7 rows, 2 certified at 0.5 (2/7 < 1/3)
+    # at 0.0: a 2/3, b 5/7 (> 2/3); at 1.0: a 0/3, b 1/7
+    a = read_results(write_ours(tmp_path / "a.tsv", [
+        (0, 0, 0.8, 0.6, 0, 0), (1, 1, 0.6, 0.2, 0, 0), (2, -1, 0.4, 0, 0, 0)]))
+    b = read_results(write_ours(tmp_path / "b.tsv", [
+        (0, 0, 0.9, 1.0, 0, 0), (1, 1, 0.8, 0.5, 0, 0), (2, 2, 0.6, 0.1, 0, 0),
+        (3, 3, 0.6, 0.1, 0, 0), (4, 4, 0.6, 0.1, 0, 0), (5, 6, 0.9, 3.0, 0, 0),
+        (6, -1, 0.1, 0, 0, 0)]))
+    radii = [0.0, 0.5, 1.0]
+    env = envelope([accuracy_curve(a, radii, "l1"), accuracy_curve(b, radii, "l1")])
+    assert env.fractions() == [Fraction(5, 7), Fraction(1, 3), Fraction(1, 7)]
+    assert env.source == ("b", "a", "b")
+    with pytest.raises(ValueError, match="other radii"):
+        envelope([accuracy_curve(a, radii, "l1"), accuracy_curve(b, [0.0], "l1")])
+
+
+@pytest.mark.parametrize("num,den,digits,expected", [
+    (2, 3, 1, "66.6"),       # rounding to nearest would give 66.7
+    (2, 3, 0, "66"),
+    (9999, 10000, 1, "99.9"),  # not 100.0
+    (1, 1, 1, "100.0"),
+    (0, 7, 2, "0.00"),
+    (1, 8, 2, "12.50"),
+    (57, 100, 0, "57"),      # 0.57 * 100 is 56.99999... in floating point; exact here
+])
+def test_floor_percent_rounds_down_exactly(num, den, digits, expected):
+    assert floor_percent(num, den, digits) == expected
+
+
+def test_float_accuracies_never_exceed_the_exact_fraction(tmp_path):
+    for total in (3, 7, 10, 49, 97, 100, 1017):
+        rows = [(i, i if i < total - 1 else -1, 0.9, float(i), 0, 0) for i in range(total)]
+        res = read_results(write_ours(tmp_path / f"f{total}.tsv", rows))
+        radii = np.arange(total, dtype=np.float64)
+        counts = certified_counts(res, radii, "l1")
+        assert counts.tolist() == [max(total - 1 - k, 0) for k in range(total)]
+        for value, count in zip(certified_accuracy(res, radii, "l1"), counts, strict=True):
+            exact = Fraction(int(count), total)
+            assert Fraction(float(value)) <= exact
+            assert Fraction(math.nextafter(float(value), math.inf)) > exact
+
+
+def test_tables_round_down_and_contain_envelope(file_a, tmp_path):
+    other = read_results(write_ours(tmp_path / "b.tsv", [(0, 0, 0.9, 3.0, 0, 0),
+                                                          (1, 1, 0.9, 0.2, 0, 0),
+                                                          (2, 5, 0.9, 0.2, 0, 0)]))
+    curves = [accuracy_curve(read_results(file_a), [0.0, 0.5, 2.5], "l1"),
+              accuracy_curve(other, [0.0, 0.5, 2.5], "l1")]
+    text = format_accuracy_table(curves, fmt="markdown", acr=[0.5125, 3.2 / 3])
+    lines = text.strip().splitlines()
+    assert lines[0] == "| run | l1 r=0 | l1 r=0.5 | l1 r=2.5 | ACR |"
+    # a: 5/8, 4/8, 0/8; b: 2/3, 1/3, 1/3; envelope: 2/3, 1/2, 1/3 (all rounded down)
+    assert lines[2] == "| a | 62.5 | 50.0 | 0.0 | 0.512 |"
+    assert lines[3] == "| b | 66.6 | 33.3 | 33.3 | 1.066 |"
+    assert lines[4] == "| envelope | 66.6 | 50.0 | 33.3 |  |"
+    plain = format_accuracy_table(curves, fmt="table", digits=0)
+    assert plain.splitlines()[-1].split() == ["envelope", "66", "50", "33"]
+    latex = format_accuracy_table(curves, fmt="latex")
+    assert r"\begin{tabular}{lrrr}" in latex and r"envelope & 66.6 & 50.0 & 33.3 \\" in latex
+
+
+def test_csv_layout(file_a, tmp_path):
+    cohen = write_cohen(tmp_path / "base_line.tsv", [(0, 0, 0.3), (1, 1, 0.1), (2, 3, 0.9)])
+    out = tmp_path / "table.csv"
+    code = main(["analyze", str(file_a), str(cohen), "--norm", "l2", "--radii", "0,0.25,0.5",
+                 "--format", "csv", "--labels", "mine,cohen", "--out", str(out)])
+    assert code == 0
+    table = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert list(table[0]) == ["radius", "mine", "cohen", "envelope"]
+    assert [float(row["radius"]) for row in table] == [0.0, 0.25, 0.5]
+    # mine (l2): correct radii 0.05, 0.3, 0.3, 0.6, 1.2 of 8 rows; cohen: 0.3, 0.1 of 3
+    assert [float(row["mine"]) for row in table] == pytest.approx([5 / 8, 4 / 8, 2 / 8])
+    assert [float(row["cohen"]) for row in table] == pytest.approx([2 / 3, 1 / 3, 0.0])
+    assert [float(row["envelope"]) for row in table] == pytest.approx([2 / 3, 4 / 8, 2 / 8])
+
+
+def test_cli_table_to_stdout(file_a, capsys):
+    assert main(["analyze", str(file_a), "--norm", "l1", "--radii", "0:1:0.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["run", "l1", "r=0", "l1", "r=0.5", "l1", "r=1", "ACR"]
+    assert lines[2].split() == ["a", "62.5", "50.0", "25.0", "0.512"]
+
+
+def test_cli_needs_norm_when_ambiguous(file_a, capsys):
+    assert main(["analyze", str(file_a)]) == 2
+    assert "--norm" in capsys.readouterr().err
+
+
+def test_parse_radii():
+    assert parse_radii("0:4:0.5").tolist() == [0.5 * k for k in range(9)]
+    assert parse_radii("0, 0.25,0.5").tolist() == [0.0, 0.25, 0.5]
+    assert parse_radii("0,2/255").tolist() == [0.0, 2 / 255]
+    assert default_radii("l2").tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    for bad in ("", "a,b", "1:0:0.5", "0:1", "-1,2"):
+        with pytest.raises(ValueError):
+            parse_radii(bad)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("idx\tfoo\n0\t1\n", "unrecognised header"),
+    ("idx\tlabel\tprediction\tp_lower\tradius_l1\tcorrect\n0\t1\t1\t0.9\t0.5\n", "5 fields"),
+    ("idx\tlabel\tprediction\tp_lower\tradius_l1\tcorrect\n0\t1\t2\t0.9\t0.5\t1\n", "contradicts"),
+    ("idx\tlabel\tprediction\tp_lower\tradius_l1\tcorrect\n0\t1\t-1\t0.4\t0\t1\n", "contradicts"),
+    ("idx\tlabel\tprediction\tp_lower\tradius_l1\tcorrect\n0\t1\t1\t0.9\tnan\t1\n", "radius_l1"),
+    ("idx\tlabel\tprediction\tp_lower\tradius_l1\tcorrect\n"
+     "0\t1\t1\t0.9\t0.2\t1\n0\t1\t1\t0.9\t0.2\t1\n", "more than once"),
+])
+def test_malformed_files_are_rejected(tmp_path, text, match):
+    path = tmp_path / "bad.tsv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_results(path)
+
+
+def test_default_labels_tell_equal_stems_apart(tmp_path):
+    paths = [tmp_path / "x" / "certify.tsv", tmp_path / "y" / "certify.tsv"]
+    assert default_labels(paths) == ["x/certify", "y/certify"]
+    assert default_labels([tmp_path / "a.tsv", tmp_path / "b.tsv"]) == ["a", "b"]
+
+
+def test_an_interrupted_last_line_is_dropped_a_complete_one_kept(tmp_path, caplog):
+    header = "idx\tlabel\tprediction\tp_lower\tradius_l1\tcorrect\tsamples\tseconds\n"
+    rows = "0\t1\t1\t0.9\t0.5\t1\t100\t0.1\n1\t2\t2\t0.9\t0.7\t1\t100\t0.1\n"
+    path = tmp_path / "cut.tsv"
+    path.write_text(header + rows + "2\t3\t3\t0.9\t0.")          # cut inside radius_l1
+    assert read_results(path).idx.tolist() == [0, 1]
+    assert "incomplete last line" in caplog.text
+    path.write_text(header + rows + "2\t3\t3\t0.9\t0.8\t1\t100\t0.")  # all fields, no newline
+    res = read_results(path)
+    assert res.idx.tolist() == [0, 1, 2]
+    assert certified_counts(res, [0.75], "l1").tolist() == [1]
