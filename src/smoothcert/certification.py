@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .adaptive import AdaptiveRule, stage_plan
 from .norms import Norm
 from .results import PREDICT_COLUMNS, ResultsWriter, certify_columns
 from .shards import SELECTED_KEY, SHARD_KEY, Shard
-from .smooth import ABSTAIN, Certificate, Prediction, SmoothedClassifier
+from .smooth import ABSTAIN, CERTIFY_MODES, Certificate, Prediction, SmoothedClassifier
 from .stats import check_alpha, check_sample_count, lower_confidence_bound
 
 __all__ = [
@@ -172,7 +173,9 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
                     configuration: Mapping[str, Any] | None = None,
                     settings: Mapping[str, Any] | None = None,
                     command: Sequence[str] | None = None, progress: bool = False,
-                    shard: Shard | None = None) -> RunSummary:
+                    shard: Shard | None = None, mode: str = "fixed",
+                    radii: Sequence[float] | None = None,
+                    tolerance: float | str | None = None) -> RunSummary:
     """Certify the selected inputs of ``dataset`` (items: (image tensor, int label)) with
     ``smoothed.certify_batch`` and stream the rows to the results file ``out`` (columns
     ``idx, label, prediction, p_lower, radius_<norm>..., correct, samples, seconds``; ``seconds``
@@ -185,6 +188,9 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     With a ``shard`` (``smoothcert.shards.Shard``) only that shard's part of the selected inputs
     is certified; the shard is recorded in the configuration and the number of inputs selected
     before sharding in the settings, for ``smoothcert.shards.merge_shards``.
+    ``mode="adaptive"`` stops each input once its goal (``radii``, applied to every norm, and/or
+    ``tolerance``) is decided, with the same guarantee (``smoothcert.adaptive``); the
+    ``samples`` column records what each input used.
     """
     # validate everything before a results file is opened
     norm_list = smoothed.check_norms(norms, convert)
@@ -194,10 +200,28 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     lower_confidence_bound(1, 1, alpha, bound)
     protocol = {"n0": n0, "n": n, "alpha": alpha, "norms": [v.value for v in norm_list],
                 "convert": bool(convert), "bound": bound}
+    # inputs share forward batches by the samples each draws at once
+    samples_per_input = n
+    if mode == "adaptive":
+        plan = stage_plan(n, alpha)
+        # checks the goal before any file is opened
+        rule = AdaptiveRule(smoothed.noise, norm_list, plan, radii=radii,
+                            tolerance=tolerance, convert=convert)
+        protocol.update(mode=mode, stages=list(plan.sizes),
+                        radii=sorted({r for values in rule.radii.values() for r in values}),
+                        tolerance=None if rule.tolerance is None else str(rule.tolerance))
+        samples_per_input = min(n0, plan.sizes[0])
+    elif mode not in CERTIFY_MODES:
+        raise ValueError(f"unknown certification mode {mode!r}; choose from "
+                         f"{', '.join(CERTIFY_MODES)}")
+    elif radii is not None or tolerance is not None:
+        raise ValueError("radii and tolerance are goals of mode='adaptive'; fixed-n "
+                         "certification always uses all n samples")
 
     def evaluate(xs: torch.Tensor, generators: list[torch.Generator]) -> list[Certificate]:
         return smoothed.certify_batch(xs, n0, n, alpha, norm_list, generators=generators,
-                                      convert=convert, bound=bound)
+                                      convert=convert, bound=bound, mode=mode, radii=radii,
+                                      tolerance=tolerance)
 
     def row_values(cert: Certificate) -> dict[str, Any]:
         return {"p_lower": cert.p_lower,
@@ -205,8 +229,8 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
 
     return _run("certify", smoothed, dataset, out,
                 columns=certify_columns([v.value for v in norm_list]), protocol=protocol,
-                evaluate=evaluate, row_values=row_values, samples_per_input=n, skip=skip,
-                max_examples=max_examples, seed=seed, device=device,
+                evaluate=evaluate, row_values=row_values, samples_per_input=samples_per_input,
+                skip=skip, max_examples=max_examples, seed=seed, device=device,
                 configuration=configuration, settings=settings, command=command,
                 progress=progress, shard=shard)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +27,16 @@ from .noises.base import Noise
 from .norms import Norm
 from .stats import check_alpha, check_sample_count, lower_confidence_bound, top_two_p_value
 
-__all__ = ["SmoothedClassifier", "Certificate", "Prediction", "ABSTAIN"]
+__all__ = ["SmoothedClassifier", "Certificate", "Prediction", "ABSTAIN", "CERTIFY_MODES"]
 
 log = logging.getLogger(__name__)
 
 #: the prediction returned when the smoothed classifier abstains
 ABSTAIN = -1
+
+#: certification modes: all n samples ([CRK19]), or as many as the goal needs
+#: (``smoothcert.adaptive``)
+CERTIFY_MODES = ("fixed", "adaptive")
 
 #: noise is drawn in pieces of at most this many numbers (64 MiB in float32), independent of the
 #: batch size, so that a given generator yields the same noise however the samples are batched
@@ -192,6 +196,22 @@ class SmoothedClassifier:
         with _eval_mode(self.base_classifier), torch.inference_mode():
             return self._group_counts(xs, num, streams).cpu().numpy()[0]
 
+    def class_counts_batch(self, xs: torch.Tensor, num: int,
+                           generators: Sequence[torch.Generator | None] | None = None
+                           ) -> np.ndarray:
+        """``class_counts`` of each input of ``xs`` (shape (N, *x.shape)), shape (N, classes),
+        several inputs per forward batch when num is small; input i draws from generators[i]
+        exactly as ``class_counts`` would."""
+        xs = self._check_inputs(xs)
+        num = check_sample_count("num", num)
+        gens = self._check_generators(generators, xs.shape[0], xs.device)
+        parts = []
+        for group, group_gens in self._groups(xs, gens, num):
+            with _eval_mode(self.base_classifier), torch.inference_mode():
+                parts.append(self._group_counts(group, num, self._streams(group, num, group_gens))
+                             .cpu().numpy())
+        return np.concatenate(parts)
+
     def predict(self, x: torch.Tensor, n: int, alpha: float, *,
                 generator: torch.Generator | None = None) -> Prediction:
         """[CRK19] PREDICT: the top class of n noisy samples, unless the two-sided binomial
@@ -228,7 +248,9 @@ class SmoothedClassifier:
     def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float,
                 norms: Sequence[Norm | str] = ("l2",), *,
                 generator: torch.Generator | None = None, convert: bool = False,
-                bound: str = "one-sided") -> Certificate:
+                bound: str = "one-sided", mode: str = "fixed",
+                radii: Mapping[Norm | str, Sequence[float]] | Sequence[float] | None = None,
+                tolerance: float | str | None = None) -> Certificate:
         """[CRK19] CERTIFY: select the top class c_A from n0 noisy samples, estimate a lower
         confidence bound p_lower on P[f(x + delta) = c_A] from n fresh, independent samples, and
         certify the radius R_norm(p_lower) of this noise for each norm; abstain if p_lower <= 1/2.
@@ -239,18 +261,39 @@ class SmoothedClassifier:
         radius[norm], simultaneously for all requested norms (they come from one p_lower).
         ``bound`` names the confidence-bound convention (``smoothcert.stats.BOUNDS``); norms not
         certified directly by the noise need ``convert=True`` (the lp conversion, valid but loose).
+
+        ``mode="adaptive"`` draws the n estimation samples in pre-declared stages and stops once
+        the goal is decided: ``radii`` (certify or give up each radius) and/or ``tolerance``
+        (the radius is within it of the best n samples could give; a number, or "1%"). Same
+        guarantee at level alpha, far fewer samples (``Certificate.samples``); see
+        ``smoothcert.adaptive``.
         """
         return self.certify_batch(x.unsqueeze(0) if isinstance(x, torch.Tensor) else x, n0, n,
                                   alpha, norms, generators=[generator], convert=convert,
-                                  bound=bound)[0]
+                                  bound=bound, mode=mode, radii=radii, tolerance=tolerance)[0]
 
     def certify_batch(self, xs: torch.Tensor, n0: int, n: int, alpha: float,
                       norms: Sequence[Norm | str] = ("l2",), *,
                       generators: Sequence[torch.Generator | None] | None = None,
-                      convert: bool = False, bound: str = "one-sided") -> list[Certificate]:
+                      convert: bool = False, bound: str = "one-sided", mode: str = "fixed",
+                      radii: Mapping[Norm | str, Sequence[float]] | Sequence[float] | None = None,
+                      tolerance: float | str | None = None) -> list[Certificate]:
         """``certify`` for each of the inputs ``xs`` (shape (N, *x.shape)), several per forward
         batch when n is small; ``generators`` gives each input its own generator (selection and
         estimation draws come one after the other from it, so they are independent)."""
+        if mode == "adaptive":
+            # adaptive certification builds on this class, hence the import here
+            from .adaptive import certify_adaptive
+
+            return list(certify_adaptive(self, xs, n0, n, alpha, norms, radii=radii,
+                                         tolerance=tolerance, generators=generators,
+                                         convert=convert, bound=bound))
+        if mode != "fixed":
+            raise ValueError(f"unknown certification mode {mode!r}; choose from "
+                             f"{', '.join(CERTIFY_MODES)}")
+        if radii is not None or tolerance is not None:
+            raise ValueError("radii and tolerance are goals of mode='adaptive'; fixed-n "
+                             "certification always uses all n samples")
         n0 = check_sample_count("n0", n0)
         n = check_sample_count("n", n)
         alpha = check_alpha(alpha)

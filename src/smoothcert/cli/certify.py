@@ -4,9 +4,12 @@ CERTIFY with the radii of [YDH+20])."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
+from ..adaptive import parse_tolerance
 from ..norms import Norm
+from ..smooth import CERTIFY_MODES
 from ..stats import BOUNDS, check_alpha, check_sample_count
 from ._run_args import add_run_arguments, prepare, run_and_report
 
@@ -16,6 +19,17 @@ def _norms(text: str) -> list[Norm]:
         return [Norm.parse(v) for v in text.split(",")]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _radii(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"radii must be comma-separated numbers, e.g. 0.25,0.5; got {text!r}") from None
+    if not all(v > 0 and math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"radii must be finite numbers > 0, got {text!r}")
+    return values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="Clopper-Pearson convention: one-sided at alpha (default), or "
                              "two-sided at alpha, i.e. one-sided at alpha/2 (the code of Yang "
                              "et al. 2020)")
+    parser.add_argument("--mode", choices=CERTIFY_MODES, default="fixed",
+                        help="fixed: n estimation samples per example ([CRK19]); adaptive: "
+                             "pre-declared stages up to n, stopping once the goal "
+                             "(--radii and/or --tolerance) is decided, with the same guarantee "
+                             "(the samples column records what each example used)")
+    parser.add_argument("--radii", type=_radii, default=None,
+                        help="adaptive goal: comma-separated radii to certify or give up, in "
+                             "every norm (e.g. 0.25,0.5)")
+    parser.add_argument("--tolerance", default=None,
+                        help="adaptive goal: stop when the radius is within this of the best "
+                             "n samples could give, absolute (0.01) or relative (1%%)")
     parser.set_defaults(func=run)
 
 
@@ -55,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
     check_sample_count("n0", args.n0)
     check_sample_count("n", args.n)
     check_alpha(args.alpha)
+    if args.mode == "adaptive":
+        if args.radii is None and args.tolerance is None:
+            raise ValueError("--mode adaptive needs a goal: --radii and/or --tolerance")
+        if args.tolerance is not None:
+            parse_tolerance(args.tolerance)
+    elif args.radii is not None or args.tolerance is not None:
+        raise ValueError("--radii and --tolerance are goals of --mode adaptive")
     prepared = prepare(args)
 
     def work(path: Path, shard: Shard | None) -> RunSummary:
@@ -63,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             norms=args.norms, convert=args.convert, bound=args.bound, skip=args.skip,
             max_examples=args.max_examples, seed=args.seed, device=prepared.device,
             configuration=prepared.configuration, settings=prepared.settings,
-            progress=prepared.progress, shard=shard)
+            progress=prepared.progress, shard=shard, mode=args.mode, radii=args.radii,
+            tolerance=args.tolerance)
 
     return run_and_report("certified", args, prepared, work)
