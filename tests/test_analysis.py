@@ -252,3 +252,32 @@ def test_an_interrupted_last_line_is_dropped_a_complete_one_kept(tmp_path, caplo
     res = read_results(path)
     assert res.idx.tolist() == [0, 1, 2]
     assert certified_counts(res, [0.75], "l1").tolist() == [1]
+
+
+def test_by_noise_gives_one_envelope_per_family(tmp_path):
+    def record(name, sigma):
+        return {"configuration": {"noise": {"name": name, "sigma": sigma}}}
+
+    # uniform at two sigmas: correct l1 radii (0.2, 0.6) and (0.4, 0.4) of 2 rows each;
+    # laplace: correct radius 1.0 of 2 rows.
+    u1 = write_ours(tmp_path / "u1.tsv", [(0, 0, 0.9, 0.2, 0, 0), (1, 1, 0.9, 0.6, 0, 0)],
+                    run=record("uniform", 0.25))
+    u2 = write_ours(tmp_path / "u2.tsv", [(0, 0, 0.9, 0.4, 0, 0), (1, 1, 0.9, 0.4, 0, 0)],
+                    run=record("uniform", 0.5))
+    lp = write_ours(tmp_path / "l.tsv", [(0, 0, 0.9, 1.0, 0, 0), (1, 2, 0.9, 1.0, 0, 0)],
+                    run=record("laplace", 0.5))
+    out = tmp_path / "families.csv"
+    assert main(["analyze", str(u1), str(lp), str(u2), "--by-noise", "--norm", "l1",
+                 "--radii", "0.3,0.5,0.8", "--format", "csv", "--out", str(out)]) == 0
+    table = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert list(table[0]) == ["radius", "uniform", "laplace", "envelope"]
+    # uniform envelope: max(1/2, 2/2) at 0.3, max(1/2, 0) at 0.5, 0 at 0.8
+    assert [float(row["uniform"]) for row in table] == pytest.approx([1.0, 0.5, 0.0])
+    assert [float(row["laplace"]) for row in table] == pytest.approx([0.5, 0.5, 0.5])
+    assert [float(row["envelope"]) for row in table] == pytest.approx([1.0, 0.5, 0.5])
+
+
+def test_by_noise_needs_run_records(tmp_path, capsys):
+    cohen = write_cohen(tmp_path / "cohen.tsv", [(0, 0, 0.3)])
+    assert main(["analyze", str(cohen), "--by-noise", "--radii", "0"]) == 2
+    assert "run record" in capsys.readouterr().err

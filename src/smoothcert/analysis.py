@@ -146,6 +146,25 @@ def read_all(paths: Sequence[str | os.PathLike], labels: Sequence[str] | None = 
             for i, path in enumerate(paths)]
 
 
+def noise_family(results: CertificationResults) -> str:
+    """The name of the smoothing noise that produced ``results``, from its run record."""
+    noise = results.run.get("configuration", {}).get("noise")
+    if not isinstance(noise, dict) or not noise.get("name"):
+        raise ValueError(
+            f"{results.label!r} has no run record naming its noise (expected a JSON record "
+            f"beside the file, as smoothcert certify writes), so it cannot be grouped by noise")
+    return str(noise["name"])
+
+
+def group_by_noise(results: Sequence[CertificationResults]
+                   ) -> dict[str, list[CertificationResults]]:
+    """The runs grouped by noise family, in order of first appearance."""
+    groups: dict[str, list[CertificationResults]] = {}
+    for r in results:
+        groups.setdefault(noise_family(r), []).append(r)
+    return groups
+
+
 def find_run_json(path: Path) -> Path | None:
     """The JSON record of the run that wrote ``path``, ``<name>.json`` beside it
     (``certify.tsv`` -> ``certify.json``), or None if there is none."""

@@ -14,7 +14,9 @@ from ..analysis import (
     accuracy_curve,
     average_certified_radius,
     default_radii,
+    envelope,
     format_accuracy_table,
+    group_by_noise,
     parse_radii,
     read_results,
 )
@@ -49,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--digits", type=int, default=1,
                         help="decimals of the percentages, rounded down (default 1)")
     parser.add_argument("--no-envelope", action="store_true", help="omit the envelope")
+    parser.add_argument("--by-noise", action="store_true",
+                        help="one column per noise family (read from the run records): the "
+                             "envelope of that family's runs, e.g. over sigma")
     parser.add_argument("--out", type=Path, default=None,
                         help="write to this file instead of standard output")
     parser.set_defaults(func=run)
@@ -95,8 +100,14 @@ def run(args: argparse.Namespace) -> int:
                for path, label in zip(args.files, labels, strict=True)]
     norm = args.norm if args.norm is not None else common_norm(results)
     radii = args.radii if args.radii is not None else default_radii(norm)
-    curves = [accuracy_curve(r, radii, norm) for r in results]
-    acr = [average_certified_radius(r, norm) for r in results]
+    if args.by_noise:
+        groups = group_by_noise(results)
+        curves = [envelope([accuracy_curve(r, radii, norm) for r in runs], label=name)
+                  for name, runs in groups.items()]
+        acr = None  # an envelope has no average certified radius of its own
+    else:
+        curves = [accuracy_curve(r, radii, norm) for r in results]
+        acr = [average_certified_radius(r, norm) for r in results]
     text = format_accuracy_table(curves, fmt=args.fmt, acr=acr,
                                  include_envelope=not args.no_envelope, digits=args.digits)
     if args.out is not None:

@@ -13,9 +13,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..analysis import read_results
+from ..analysis import group_by_noise, read_results
 from ..norms import Norm
-from ..plots import new_figure, plot_certified_accuracy, plot_radius_vs_p_lower, save_figure
+from ..plots import (
+    new_figure,
+    plot_certified_accuracy,
+    plot_envelopes,
+    plot_radius_vs_p_lower,
+    save_figure,
+)
 from .analyze import common_norm, parse_labels
 
 logger = logging.getLogger(__name__)
@@ -38,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     certified.add_argument("--max-radius", type=float, default=None,
                            help="right end of the radius axis (default: past the largest radius)")
     certified.add_argument("--no-envelope", action="store_true", help="omit the envelope")
+    certified.add_argument("--by-noise", action="store_true",
+                           help="one curve per noise family (from the run records): the "
+                                "envelope of that family's runs")
     certified.add_argument("--title", default=None)
     certified.add_argument("--out", type=Path, required=True, help="output file, .png or .pdf")
     certified.set_defaults(func=run_certified)
@@ -119,8 +128,12 @@ def run_certified(args: argparse.Namespace) -> int:
                for path, label in zip(args.files, labels, strict=True)]
     norm = args.norm if args.norm is not None else common_norm(results)
     figure, ax = new_figure()
-    plot_certified_accuracy(ax, results, norm, max_radius=args.max_radius,
-                            show_envelope=not args.no_envelope, title=args.title)
+    if args.by_noise:
+        plot_envelopes(ax, group_by_noise(results), norm, max_radius=args.max_radius,
+                       title=args.title)
+    else:
+        plot_certified_accuracy(ax, results, norm, max_radius=args.max_radius,
+                                show_envelope=not args.no_envelope, title=args.title)
     path = save_figure(figure, args.out)
     logger.info("wrote %s", path)
     return 0
