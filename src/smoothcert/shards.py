@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ._atomic import write_text_atomic
 from .results import library_versions, run_json_path
 
 __all__ = [
@@ -276,17 +276,6 @@ def _check_rows(files: list[_ShardFile], skip: int) -> list[str]:
     return problems
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike, *,
                  command: Sequence[str] | None = None) -> MergeSummary:
     """Merge the results files of all shards of one run into ``out``, rows sorted by idx.
@@ -345,7 +334,7 @@ def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike, *,
                         for f in files],
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out, "".join(f"{line}\n" for line in [files[0].header, *(r for _, r in rows)]))
-    _write_atomic(run_json_path(out), json.dumps(record, indent=2) + "\n")
+    write_text_atomic(out, "".join(f"{line}\n" for line in [files[0].header, *(r for _, r in rows)]))
+    write_text_atomic(run_json_path(out), json.dumps(record, indent=2) + "\n")
     log.info("merged %d rows from %d shards into %s", len(rows), len(files), out)
     return MergeSummary(path=out, shards=len(files), rows=len(rows))

@@ -31,7 +31,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -42,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._atomic import write_text_atomic
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .data import dataset_options, get_dataset
 from .distributed import (
@@ -364,17 +364,6 @@ def output_files(out: str | os.PathLike) -> tuple[Path, Path, Path]:
             out.with_suffix(".curves.png"))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 _COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy", "test_accuracy",
             "test_noisy_accuracy", "seconds")
 
@@ -387,9 +376,9 @@ def _write_metrics(out: Path, metrics: list[dict[str, Any]], config: TrainConfig
     writer.writeheader()
     writer.writerows({k: ("" if row.get(k) is None else row.get(k)) for k in _COLUMNS}
                      for row in metrics)
-    _write_atomic(csv_path, buffer.getvalue())
+    write_text_atomic(csv_path, buffer.getvalue())
     record = {"config": config.to_dict(), "train_noise": train_noise, "metrics": metrics}
-    _write_atomic(json_path, json.dumps(record, indent=2) + "\n")
+    write_text_atomic(json_path, json.dumps(record, indent=2) + "\n")
 
 
 def _plot_curves(path: Path, metrics: list[dict[str, Any]], title: str) -> Path:
