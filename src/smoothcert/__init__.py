@@ -28,6 +28,13 @@ _EXPORTS = {
     "get_model": "smoothcert.models",
     "list_models": "smoothcert.models",
     "register_model": "smoothcert.models",
+    "load_checkpoint": "smoothcert.checkpoint",
+    "certify_adaptive": "smoothcert.adaptive",
+    "required_p_lower": "smoothcert.adaptive",
+    "read_results": "smoothcert.analysis",
+    "certified_accuracy": "smoothcert.analysis",
+    "envelope": "smoothcert.analysis",
+    "smoothed_risk": "smoothcert.risk",
 }
 
 __all__ = ["__version__", *_EXPORTS]
