@@ -1,0 +1,26 @@
+"""The public API re-exported by ``smoothcert`` (imported lazily) resolves, name by name."""
+
+from __future__ import annotations
+
+import pytest
+
+import smoothcert
+
+
+@pytest.mark.parametrize("name", smoothcert.__all__)
+def test_every_public_name_resolves(name):
+    assert getattr(smoothcert, name) is not None
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        smoothcert.no_such_thing  # noqa: B018
+
+
+def test_the_documented_entry_points():
+    noise = smoothcert.get_noise("gaussian", dim=4, sigma=0.5)
+    assert isinstance(noise, smoothcert.Noise)
+    assert "uniform" in smoothcert.list_noises() and len(smoothcert.list_noises()) == 11
+    assert {"mnist", "cifar10", "imagenet", "digits"} <= set(smoothcert.list_datasets())
+    assert {"mnist_cnn", "resnet20", "resnet110", "wrn40_2", "resnet50", "lenet"} <= set(
+        smoothcert.list_models())
