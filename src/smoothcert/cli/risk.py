@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default 0)")
     p.add_argument("--batch-size", type=int, default=1000,
                    help="noisy inputs per forward pass (default 1000)")
-    p.add_argument("--device", default=None, help="torch device (default cuda if available)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--window", type=int, default=15, help="Savitzky-Golay window (default 15)")
     p.add_argument("--order", type=int, default=3, help="Savitzky-Golay order (default 3)")
     p.add_argument("--report-only", action="store_true",
@@ -92,7 +92,7 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
     paths = expand_checkpoints(args.checkpoints)
     if args.n < 1:
         raise ValueError(f"--n must be a positive integer, got {args.n}")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(args.device)
     kwargs = {"root": args.root} if args.root else {}
     dataset = get_dataset(args.dataset, split=args.split, **kwargs)
     count = len(dataset) if args.max_examples is None else min(args.max_examples, len(dataset))
