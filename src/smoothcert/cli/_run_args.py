@@ -16,6 +16,7 @@ from ..certification import RunSummary
 from ..distributed import World, rank_device, run_sharded
 from ..shards import Shard
 from ._noise_args import add_noise_arguments, noise_from_args
+from ._values import int_list
 
 #: lower-precision dtypes for ``--autocast``
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -31,7 +32,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset split (default test)")
     parser.add_argument("--data-dir", default=None, type=Path,
                         help="data directory (default $SMOOTHCERT_DATA_DIR)")
-    parser.add_argument("--classes", default=None, type=_int_list,
+    parser.add_argument("--classes", default=None, type=int_list,
                         help="keep only these classes, relabelled 0..k-1 in the given order "
                              "(e.g. 0,1), as the model was trained")
     add_noise_arguments(parser)
@@ -63,14 +64,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     fast.add_argument("--channels-last", action="store_true",
                       help="run the model in the channels-last memory format")
     fast.add_argument("--compile", action="store_true", help="run the model via torch.compile")
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}") from None
 
 
 def _shard(text: str) -> Shard:

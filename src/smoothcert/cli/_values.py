@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from fractions import Fraction
 
@@ -46,3 +47,12 @@ def _progression(start: Fraction, stop: Fraction, step: Fraction, name: str, tex
         raise ValueError(f"{name} {text!r} needs a step > 0 and last >= first")
     count = math.floor((stop - start) / step) + 1
     return [float(start + k * step) for k in range(count)]
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated integers, e.g. a class subset ``0,1``."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._noise_args import add_noise_arguments, noise_from_args
+from ._values import int_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="train on a random subset of this many training examples")
     parser.add_argument("--max-eval", type=int, default=None,
                         help="evaluate each epoch on a random subset of this many test examples")
-    parser.add_argument("--classes", type=_int_list, default=None,
+    parser.add_argument("--classes", type=int_list, default=None,
                         help="keep only these classes, relabelled 0..k-1 in the given order "
                              "(e.g. 0,1 for binary MNIST)")
     parser.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
@@ -86,14 +87,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="data-loading worker processes for file-backed image folders "
                              "(default 0)")
     parser.set_defaults(func=run)
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}") from None
 
 
 def _key_value(text: str) -> tuple[str, Any]:
