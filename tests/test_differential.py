@@ -17,12 +17,11 @@ from scipy.stats import norm
 
 from smoothcert.noises.laplace import laplace_linf_radius
 from smoothcert.noises.radii.differential import (
-    build_graded_table,
     differential_radius,
     radius_direct,
     radius_exact,
 )
-from smoothcert.noises.radii.table import P_TABLE_MAX, clear_memory_cache
+from smoothcert.noises.radii.table import P_TABLE_MAX, build_table, clear_memory_cache
 
 
 def phi_laplace(t):  # Phi(t) = t  =>  R = -ln(2 (1 - rho))
@@ -110,7 +109,7 @@ def test_exact_agrees_with_scipy_quad_in_t():
 
 
 def test_graded_table_is_a_tight_lower_bound():
-    table = build_graded_table(lambda rho: radius_exact(rho, phi_gauss))
+    table = build_table(lambda rho: radius_exact(rho, phi_gauss), grading=4.0, exact_error=1e-9)
     assert table.margin < 1e-8
     rng = np.random.default_rng(0)
     p = np.concatenate((0.5 + 10 ** rng.uniform(-9, -0.4, 200),

@@ -31,12 +31,11 @@ from typing import Any
 
 import numpy as np
 from scipy import integrate
-from scipy.interpolate import CubicSpline
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
-from .table import P_TABLE_MAX, RadiusTable, cached_table
+from .table import P_TABLE_MAX, RadiusTable, build_table, cached_table
 
-__all__ = ["Phi", "radius_exact", "radius_direct", "build_graded_table", "differential_table",
+__all__ = ["Phi", "radius_exact", "radius_direct", "differential_table",
            "differential_radius"]
 
 log = logging.getLogger(__name__)
@@ -197,59 +196,18 @@ def radius_direct(rho: np.ndarray, phi: Phi, *, converges_at_one: bool = False) 
     return out
 
 
-def build_graded_table(exact: Callable[[np.ndarray], np.ndarray], *, tol: float = 1e-8,
-                       n_start: int = 512, n_max: int = 1 << 14) -> RadiusTable:
-    """Tabulate ``exact`` (sorted float64 rho -> radius at scale 1) on (1/2, P_TABLE_MAX].
-
-    Like ``table.build_table``, with one difference: the nodes are u_i = U (i/n)^4 rather than
-    uniform in u = Phi^-1(rho). Differential radii are not analytic at rho = 1/2: Phi(1/2 - e)
-    has an e^(1+c) or e log e term, so R(u) carries a u^(2+c) (or u^2 log u) term, and a cubic
-    spline on a uniform grid has relative error O(h) in its first intervals (1e-7 with 32768
-    intervals for some shapes). On the graded grid, whose spacing near u is ~ u^(3/4), the
-    spline's relative error is ~1e-10 with 512 intervals for every family here.
-
-    The grid is doubled until the spline's relative error at the interval midpoints is below
-    ``tol``; the table's relative ``margin`` is twice that error plus 1e-9 for the error of the
-    exact values (Phi from scipy's incomplete gamma and beta functions, ~1e-10 relative at
-    d = 150528), so lookups are lower bounds accurate to ~1e-8.
-    """
-    n = n_start
-    while True:
-        w = np.linspace(0.0, 1.0, n + 1)
-        p_node = ndtr(_U_MAX * w**4)
-        p_node[0] = 0.5
-        p_node = np.unique(p_node)  # the smallest u may round to the same p
-        u_node = ndtri(p_node)
-        p_mid = ndtr(0.5 * (u_node[1:] + u_node[:-1]))
-        p_mid = p_mid[(p_mid > p_node[:-1]) & (p_mid < p_node[1:])]
-        p_all = np.sort(np.concatenate((p_node, p_mid)))
-        r_all = np.asarray(exact(p_all), dtype=np.float64)
-        if r_all.shape != p_all.shape or not np.all(np.isfinite(r_all)):
-            raise FloatingPointError("the exact radius returned non-finite values")
-        r_all[0] = 0.0
-        r_node = r_all[np.searchsorted(p_all, p_node)]
-        r_mid = r_all[np.searchsorted(p_all, p_mid)]
-        spline = CubicSpline(u_node, r_node)
-        err = float(np.max(np.abs(spline(ndtri(p_mid)) - r_mid) / r_mid))
-        if err <= tol or n >= n_max:
-            break
-        n *= 2
-    if err > 1e-7:
-        raise FloatingPointError(
-            f"radius table did not converge: relative interpolation error {err:.3g} with "
-            f"{n} intervals")
-    return RadiusTable(u=ndtri(p_all), radius=np.maximum.accumulate(r_all),
-                       margin=2.0 * err + _EXACT_ERROR)
-
-
 def differential_table(phi: Phi, key: Mapping[str, Any]) -> RadiusTable:
     """The cached radius table of ``phi``; ``key`` must name the family, norm, dim and every
     shape parameter the radius depends on."""
     missing = [k for k in _REQUIRED_KEYS if k not in key]
     if missing:
         raise ValueError(f"a differential table key needs {', '.join(missing)}; got {dict(key)}")
-    full = {"method": "differential", "grid": "graded-u4", **key}
-    return cached_table(full, lambda: build_graded_table(lambda rho: radius_exact(rho, phi)))
+    full = {"method": "differential", "grid": "graded-u4-refined", **key}
+    # Differential radii are not analytic at rho = 1/2 (Phi(1/2 - e) has an e^(1+c) or e log e
+    # term), so the grid starts graded towards u = 0; Phi comes from scipy's incomplete gamma and
+    # beta functions, ~1e-10 relative at d = 150528, hence the exact-value margin.
+    return cached_table(full, lambda: build_table(lambda rho: radius_exact(rho, phi),
+                                                  grading=4.0, exact_error=_EXACT_ERROR))
 
 
 def differential_radius(p_lower: np.ndarray, phi: Phi, key: Mapping[str, Any], *,
