@@ -311,3 +311,29 @@ def test_risk_cli_end_to_end_on_digits(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("0 new cells")
     assert main([*argv[:-2], "--n", "16", "--out", str(out)]) == 2
     assert "another configuration" in capsys.readouterr().err
+
+
+def test_risk_cli_channels_last_gives_the_same_votes(tmp_path, capsys):
+    from conftest import shared_data
+
+    from smoothcert.checkpoint import save_checkpoint
+    from smoothcert.models import get_model
+
+    root = shared_data("mnist")
+    torch.manual_seed(0)
+    model = get_model("lenet", dataset="mnist")
+    save_checkpoint(tmp_path / "m.pt", model=model, arch="lenet", dataset="mnist", num_classes=10,
+                    input_shape=(1, 28, 28), train_noise=None, config={}, epoch=1)
+    tables = []
+    for k, extra in enumerate(([], ["--channels-last"])):
+        out = tmp_path / f"grid{k}"
+        argv = ["risk", "--checkpoints", str(tmp_path / "m.pt"), "--betas", "0,0.5", "--n", "6",
+                "--dataset", "mnist", "--root", str(root), "--max-examples", "40",
+                "--formats", "png", "--out", str(out), *extra]
+        assert main(argv) == 0
+        tables.append(read_risk_table(out))
+    assert tables[0].n_errors.tolist() == tables[1].n_errors.tolist()
+    assert tables[0].n.tolist() == [[40, 40]]
+    # the progress bar goes to stderr, never to stdout
+    captured = capsys.readouterr()
+    assert "risk cells" in captured.err and "risk cells" not in captured.out

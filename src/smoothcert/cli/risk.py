@@ -14,6 +14,7 @@ import csv
 import functools
 import glob
 import math
+import sys
 from pathlib import Path
 
 from ._values import parse_values
@@ -43,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=1000,
                    help="noisy inputs per forward pass (default 1000)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="run convolutional models in the channels-last memory format (often "
+                        "faster on CPUs; the votes are the same up to float rounding)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--window", type=int, default=15, help="Savitzky-Golay window (default 15)")
     p.add_argument("--order", type=int, default=3, help="Savitzky-Golay order (default 3)")
     p.add_argument("--report-only", action="store_true",
@@ -117,17 +122,38 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
         grid.bind_checkpoint(alpha, str(path))
         del ckpt  # models are loaded again one at a time, only for missing cells
 
+    beta_keys = sorted({risk.grid_key(b) for b in betas})
+    missing = sum(not grid.has(a, b) for a in alphas for b in beta_keys)
+    bar = None
+    if missing and not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=missing, desc="risk cells", unit="cell", file=sys.stderr)
+
+    def load(path: Path):
+        ckpt = load_checkpoint(path, map_location=device)
+        if args.channels_last:
+            ckpt.model.to(memory_format=torch.channels_last)
+        return ckpt
+
     def evaluate(ckpt, beta: float):
         dim = math.prod(ckpt.input_shape)
         noise = None if beta == 0 else get_noise(args.noise, dim=dim, sigma=beta)
-        return risk.smoothed_risk(ckpt.model, dataset, noise=noise, n=args.n,
-                                  num_classes=ckpt.num_classes, seed=args.seed,
-                                  indices=range(count), device=device,
-                                  batch_size=args.batch_size)
+        if bar is not None:
+            bar.set_postfix_str(f"alpha={(ckpt.train_noise or {}).get('sigma', 0)} beta={beta:g}")
+        estimate = risk.smoothed_risk(ckpt.model, dataset, noise=noise, n=args.n,
+                                      num_classes=ckpt.num_classes, seed=args.seed,
+                                      indices=range(count), device=device,
+                                      batch_size=args.batch_size)
+        if bar is not None:
+            bar.update(1)
+        return estimate
 
-    loaders = {a: functools.partial(load_checkpoint, p, map_location=device)
-               for a, p in alphas.items()}
-    done = risk.run_risk_grid(grid, loaders, betas, evaluate)
+    loaders = {a: functools.partial(load, p) for a, p in alphas.items()}
+    try:
+        done = risk.run_risk_grid(grid, loaders, betas, evaluate)
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"{done} new cells in {grid.csv_path}")
 
 
