@@ -315,7 +315,6 @@ def test_risk_cli_end_to_end_on_digits(tmp_path, capsys):
 
 def test_risk_cli_channels_last_gives_the_same_votes(tmp_path, capsys):
     from conftest import shared_data
-
     from smoothcert.checkpoint import save_checkpoint
     from smoothcert.models import get_model
 
