@@ -336,3 +336,31 @@ def test_risk_cli_channels_last_gives_the_same_votes(tmp_path, capsys):
     # the progress bar goes to stderr, never to stdout
     captured = capsys.readouterr()
     assert "risk cells" in captured.err and "risk cells" not in captured.out
+
+
+def test_risk_cli_binary_classes(tmp_path, capsys):
+    from conftest import shared_data
+    from smoothcert.checkpoint import save_checkpoint
+    from smoothcert.data import get_dataset
+    from smoothcert.models import get_model
+
+    root = shared_data("mnist")
+    torch.manual_seed(1)
+    model = get_model("lenet", dataset="mnist", num_classes=2)
+    save_checkpoint(tmp_path / "b.pt", model=model, arch="lenet", dataset="mnist", num_classes=2,
+                    input_shape=(1, 28, 28), train_noise=None, config={}, epoch=1)
+    argv = ["risk", "--checkpoints", str(tmp_path / "b.pt"), "--betas", "0", "--n", "1",
+            "--dataset", "mnist", "--root", str(root), "--max-examples", "50", "--formats", "png",
+            "--no-progress", "--out"]
+    # a two-class model on the ten-class test set is refused, naming both class counts
+    assert main([*argv, str(tmp_path / "g10")]) == 2
+    assert "10 classes vs 2" in capsys.readouterr().err
+    assert main([*argv, str(tmp_path / "g2"), "--classes", "4,9"]) == 0
+    # beta = 0: the error is the base model's error on the first 50 fours and nines
+    data = get_dataset("mnist", split="test", root=root, classes=[4, 9])
+    x = torch.stack([data[i][0] for i in range(50)])
+    y = torch.tensor([data[i][1] for i in range(50)])
+    assert set(y.tolist()) == {0, 1}
+    with torch.no_grad():
+        wrong = int((model.eval()(x).argmax(1) != y).sum())
+    assert read_risk_table(tmp_path / "g2").n_errors.tolist() == [[wrong]]

@@ -17,7 +17,7 @@ import math
 import sys
 from pathlib import Path
 
-from ._values import parse_values
+from ._values import int_list, parse_values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="mnist", help="dataset name (default mnist)")
     p.add_argument("--split", default="test", help="dataset split (default test)")
     p.add_argument("--root", default=None, help="dataset folder (default: the dataset's own)")
+    p.add_argument("--classes", default=None, type=int_list,
+                   help="keep only these classes, relabelled 0..k-1 in the given order (e.g. 4,9 "
+                        "for a binary task), as the models were trained")
     p.add_argument("--max-examples", type=int, default=None,
                    help="evaluate only the first N inputs of the split (default all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default 0)")
@@ -89,6 +92,7 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
     import torch
 
     from .. import risk
+    from ..certification import check_dataset_matches
     from ..checkpoint import load_checkpoint
     from ..data import get_dataset
     from ..noises import get_noise
@@ -99,20 +103,24 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
         raise ValueError(f"--n must be a positive integer, got {args.n}")
     device = torch.device(args.device)
     kwargs = {"root": args.root} if args.root else {}
+    if args.classes is not None:
+        kwargs["classes"] = list(args.classes)
     dataset = get_dataset(args.dataset, split=args.split, **kwargs)
     count = len(dataset) if args.max_examples is None else min(args.max_examples, len(dataset))
     if count < 1:
         raise ValueError(f"--max-examples must be >= 1, got {args.max_examples}")
     grid = risk.RiskGrid(out, {
         "dataset": args.dataset, "split": args.split, "examples": count, "n": args.n,
-        "noise": args.noise, "seed": args.seed, "vote": "majority, ties to the lowest class"})
+        "noise": args.noise, "seed": args.seed, "vote": "majority, ties to the lowest class",
+        **({} if args.classes is None else {"classes": list(args.classes)})})
 
     alphas: dict[float, Path] = {}
     for path in paths:
         ckpt = load_checkpoint(path)
-        if ckpt.dataset != args.dataset:
-            raise ValueError(f"checkpoint {str(path)!r} was trained on {ckpt.dataset!r}, not "
-                             f"--dataset {args.dataset!r}")
+        try:
+            check_dataset_matches(ckpt, dataset.info)
+        except ValueError as error:
+            raise ValueError(f"checkpoint {str(path)!r}: {error}") from None
         sigma = (ckpt.train_noise or {}).get("sigma")
         alpha = risk.grid_key(0.0 if sigma is None else sigma)
         if alpha in alphas:
