@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._registry import Registry
 from .transforms import random_crop_flip
 
 __all__ = [
@@ -106,36 +107,28 @@ class SmoothcertDataset(Dataset):
 
 
 D = TypeVar("D", bound=type[SmoothcertDataset])
-_REGISTRY: dict[str, type[SmoothcertDataset]] = {}
+_REGISTRY: Registry[type[SmoothcertDataset]] = Registry("dataset")
 
 
 def register_dataset(name: str) -> Callable[[D], D]:
     """Class decorator: register a ``SmoothcertDataset`` subclass under ``name``."""
 
     def decorate(cls: D) -> D:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(
-                f"dataset {name!r} is already registered by {_REGISTRY[name].__name__}")
         if not (isinstance(cls, type) and issubclass(cls, SmoothcertDataset)):
             raise TypeError(f"{cls!r} must be a subclass of SmoothcertDataset")
+        _REGISTRY.add(name, cls, describe=lambda old: old.__name__)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return decorate
 
 
 def registered_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def dataset_class(name: str) -> type[SmoothcertDataset]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {name!r}; choose from {', '.join(registered_names())}"
-        ) from None
+    return _REGISTRY.get(name)
 
 
 def option_names(cls: type[SmoothcertDataset]) -> list[str]:

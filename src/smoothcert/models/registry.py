@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from .._registry import Registry
+
 __all__ = ["ModelSpec", "register_model", "model_spec", "registered_names", "image_at_least",
            "exact_shape", "any_shape"]
 
@@ -26,7 +28,8 @@ class ModelSpec:
     normalize: bool = True
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+_REGISTRY: Registry[ModelSpec] = Registry("architecture",
+                                        same=lambda old, new: old.build is new.build)
 
 
 def any_shape(shape: Shape) -> str | None:
@@ -58,22 +61,15 @@ def register_model(name: str, *, fits: Callable[[Shape], str | None] = any_shape
     """Decorator: register ``build(shape, num_classes) -> nn.Module`` as architecture ``name``."""
 
     def decorate(build: Builder) -> Builder:
-        if name in _REGISTRY and _REGISTRY[name].build is not build:
-            raise ValueError(f"architecture {name!r} is already registered")
-        _REGISTRY[name] = ModelSpec(name=name, build=build, fits=fits, normalize=normalize)
+        _REGISTRY.add(name, ModelSpec(name=name, build=build, fits=fits, normalize=normalize))
         return build
 
     return decorate
 
 
 def registered_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def model_spec(name: str) -> ModelSpec:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown architecture {name!r}; choose from {', '.join(registered_names())}"
-        ) from None
+    return _REGISTRY.get(name)

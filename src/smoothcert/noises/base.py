@@ -18,11 +18,12 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch
 
+from .._registry import Registry
 from ..norms import Norm, convert_radius
 
 __all__ = ["Noise", "register_noise", "noise_class", "registered_names"]
 
-_REGISTRY: dict[str, type[Noise]] = {}
+_REGISTRY: Registry[type[Noise]] = Registry("noise")
 
 N = TypeVar("N", bound="type[Noise]")
 
@@ -31,28 +32,21 @@ def register_noise(name: str) -> Callable[[N], N]:
     """Class decorator: register a Noise subclass under ``name``."""
 
     def decorate(cls: N) -> N:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"noise {name!r} is already registered by {_REGISTRY[name].__name__}")
         if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
             raise TypeError(f"{cls.__name__} must be a frozen dataclass")
+        _REGISTRY.add(name, cls, describe=lambda old: old.__name__)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return decorate
 
 
 def registered_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def noise_class(name: str) -> type[Noise]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown noise {name!r}; choose from {', '.join(registered_names())}"
-        ) from None
+    return _REGISTRY.get(name)
 
 
 def _check_positive_int(name: str, value: Any) -> None:
