@@ -213,8 +213,11 @@ def test_parse_radii():
     assert parse_radii("0:4:0.5").tolist() == [0.5 * k for k in range(9)]
     assert parse_radii("0, 0.25,0.5").tolist() == [0.0, 0.25, 0.5]
     assert parse_radii("0,2/255").tolist() == [0.0, 2 / 255]
+    assert parse_radii("0,0.25,...,1").tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert parse_radii("0:2").tolist() == [0.0, 1.0, 2.0]  # start:stop, step 1
+    assert parse_radii("0:0.3:0.1").tolist() == [0.0, 0.1, 0.2, 0.3]  # the end is not lost
     assert default_radii("l2").tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
-    for bad in ("", "a,b", "1:0:0.5", "0:1", "-1,2"):
+    for bad in ("", "a,b", "1:0:0.5", "0:1:0", "0:1:2:3", "0,1,...", "-1,2"):
         with pytest.raises(ValueError):
             parse_radii(bad)
 
@@ -281,3 +284,18 @@ def test_by_noise_needs_run_records(tmp_path, capsys):
     cohen = write_cohen(tmp_path / "cohen.tsv", [(0, 0, 0.3)])
     assert main(["analyze", str(cohen), "--by-noise", "--radii", "0"]) == 2
     assert "run record" in capsys.readouterr().err
+
+
+def test_parse_values_is_exact_and_names_the_option():
+    from smoothcert._values import parse_values
+
+    betas = parse_values("0,0.1,...,0.9", "--betas")
+    assert betas == [k / 10 for k in range(10)] and betas[3] == 0.3
+    assert parse_values("0:20") == [float(k) for k in range(21)]
+    assert parse_values("8, 11,14") == [8.0, 11.0, 14.0]
+    with pytest.raises(ValueError, match=r"'x' in --alphas 'x,1' is not a number"):
+        parse_values("x,1", "--alphas")
+    with pytest.raises(ValueError, match=r"--betas must not be empty"):
+        parse_values(" ", "--betas")
+    with pytest.raises(ValueError, match=r"first,second,...,last"):
+        parse_values("0,...,1", "--betas")

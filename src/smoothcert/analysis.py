@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ._values import parse_values
 from .norms import Norm
 
 __all__ = [
@@ -376,34 +377,11 @@ def default_radii(norm: Norm | str) -> np.ndarray:
 
 
 def parse_radii(text: str) -> np.ndarray:
-    """Radii from ``"0,0.25,0.5"`` (a list) or ``"0:4:0.5"`` (start:stop:step, stop included).
-
-    Values may be fractions such as ``2/255``.
+    """Radii from ``"0,0.25,0.5"`` (a list), ``"0:4:0.5"`` (start:stop:step, stop included) or
+    ``"0,0.25,...,1"`` (a progression); values may be fractions such as ``2/255``. The ranges are
+    computed in exact decimal arithmetic (``smoothcert._values.parse_values``).
     """
-    text = text.strip()
-    if not text:
-        raise ValueError("radii must not be empty; give e.g. '0,0.25,0.5' or '0:4:0.5'")
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise ValueError(f"radius range {text!r} must be start:stop:step, e.g. '0:4:0.5'")
-        start, stop, step = (_parse_number(p, text) for p in parts)
-        if step <= 0 or stop < start:
-            raise ValueError(f"radius range {text!r} needs step > 0 and stop >= start")
-        count = int(math.floor((stop - start) / step + 1e-9)) + 1
-        values = [round(start + k * step, 12) for k in range(count)]
-    else:
-        values = [_parse_number(p, text) for p in text.split(",") if p.strip()]
-    return _radius_array(values)
-
-
-def _parse_number(part: str, text: str) -> float:
-    part = part.strip()
-    try:
-        value = float(Fraction(part))
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"{part!r} in radii {text!r} is not a number") from None
-    return value
+    return _radius_array(parse_values(text, "radii"))
 
 
 def _radius_array(radii: Iterable[float]) -> np.ndarray:
