@@ -328,3 +328,11 @@ def test_noise_flags_with_prefix_and_shape_parameters():
         noise_from_args(args, dim=3, prefix="train-")
     with pytest.raises(SystemExit):
         parser.parse_args(["--noise", "gaussian", "--sigma", "1", "--scale", "1"])
+
+
+def test_run_records_name_the_program_without_its_path():
+    from smoothcert.results import command_line
+
+    assert command_line(["/opt/env/bin/smoothcert", "certify", "--out", "r/a.tsv"]) == [
+        "smoothcert", "certify", "--out", "r/a.tsv"]
+    assert command_line([]) == []

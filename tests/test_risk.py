@@ -234,7 +234,27 @@ def test_grid_refuses_other_configurations_and_duplicates(tmp_path):
     with pytest.raises(ValueError, match="share an alpha"):
         run_risk_grid(grid, {0.3: lambda: None, 0.1 + 0.2: lambda: None}, [0.0],
                       lambda m, b: RiskEstimate(0, 1))
-    assert json.loads((tmp_path / "run.json").read_text())["checkpoints"] == {"0.1": "a.pt"}
+    assert json.loads((tmp_path / "run.json").read_text())["checkpoints"] == {
+        "0.1": {"id": "a.pt", "path": None}}
+
+
+def test_checkpoint_binding_follows_the_content_not_the_path(tmp_path):
+    grid = RiskGrid(tmp_path, CONFIG)
+    grid.bind_checkpoint(0.5, "sha256:aa", "runs/m.pt")
+    RiskGrid(tmp_path, CONFIG).bind_checkpoint(0.5, "sha256:aa", "moved/m.pt")  # same model
+    assert json.loads((tmp_path / "run.json").read_text())["checkpoints"] == {
+        "0.5": {"id": "sha256:aa", "path": "moved/m.pt"}}
+    with pytest.raises(ValueError, match="sha256:aa.*not 'sha256:bb'"):
+        RiskGrid(tmp_path, CONFIG).bind_checkpoint(0.5, "sha256:bb", "moved/m.pt")
+    # an entry of the earlier format (the resolved path) is upgraded when the path matches
+    state = json.loads((tmp_path / "run.json").read_text())
+    state["checkpoints"]["0.7"] = str((tmp_path / "old.pt").resolve())
+    (tmp_path / "run.json").write_text(json.dumps(state))
+    RiskGrid(tmp_path, CONFIG).bind_checkpoint(0.7, "sha256:cc", str(tmp_path / "old.pt"))
+    assert json.loads((tmp_path / "run.json").read_text())["checkpoints"]["0.7"] == {
+        "id": "sha256:cc", "path": str(tmp_path / "old.pt")}
+    with pytest.raises(ValueError, match="already comes from"):
+        RiskGrid(tmp_path, CONFIG).bind_checkpoint(0.7, "sha256:dd", "x.pt")
 
 
 def test_partial_last_line_is_redone(tmp_path):

@@ -50,6 +50,16 @@ def run_json_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def command_line(argv: Sequence[str] | None = None) -> list[str]:
+    """The command line to record in a run record: ``argv`` (default ``sys.argv``) with the
+    program reduced to its name, so that records do not carry the paths of the machine that
+    ran them (``/opt/env/bin/smoothcert certify ...`` becomes ``smoothcert certify ...``)."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv:
+        argv[0] = os.path.basename(str(argv[0])) or str(argv[0])
+    return argv
+
+
 def library_versions() -> dict[str, str]:
     """Versions of smoothcert and of the libraries whose numerics the results depend on."""
     import numpy
@@ -124,7 +134,8 @@ class ResultsWriter:
     ``configuration`` holds everything that determines the results (the noise, the seed, the
     protocol's parameters, the model's identity; a resumed run must match it exactly);
     ``settings`` what does not (batch size, device, paths); ``command`` the command line
-    (``sys.argv`` by default). ``completed`` is the set of indices already in the file.
+    (``sys.argv`` by default; the program is recorded by its name only, see
+    ``command_line``). ``completed`` is the set of indices already in the file.
     """
 
     def __init__(self, path: str | os.PathLike, columns: Sequence[str],
@@ -164,7 +175,7 @@ class ResultsWriter:
 
         self.completed = frozenset(existing.completed) if existing else frozenset()
         session = {"settings": _json_ready(dict(settings or {})),
-                   "command": list(command) if command is not None else list(sys.argv),
+                   "command": command_line(command),
                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                    "versions": library_versions()}
         if record is None:

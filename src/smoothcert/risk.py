@@ -238,16 +238,27 @@ class RiskGrid:
     def has(self, alpha: float, beta: float) -> bool:
         return (grid_key(alpha), grid_key(beta)) in self._cells
 
-    def bind_checkpoint(self, alpha: float, checkpoint: str) -> None:
-        """Record which checkpoint provides ``alpha``; refuse a different one for the same key."""
+    def bind_checkpoint(self, alpha: float, checkpoint: str, path: str | None = None) -> None:
+        """Record which checkpoint provides ``alpha``; refuse a different one for the same key.
+
+        ``checkpoint`` identifies the model (the command line uses ``sha256:<digest of the
+        file>``, so a checkpoint that moved is still the same one); ``path`` says where it was
+        read last and is only informative (it is updated, never compared). An entry written by
+        an earlier version (the checkpoint's resolved path as a string) is upgraded when
+        ``path`` resolves to it.
+        """
         key = repr(grid_key(alpha))
+        entry = {"id": checkpoint, "path": path}
         known = self._state["checkpoints"].get(key)
-        if known is not None and known != checkpoint:
-            raise ValueError(f"alpha={key} already comes from checkpoint {known!r} in this grid, "
-                             f"not {checkpoint!r}; two checkpoints have the same training noise "
-                             f"or the checkpoint moved")
-        if known is None:
-            self._state["checkpoints"][key] = checkpoint
+        if isinstance(known, str) and path is not None and Path(path).resolve() == Path(known):
+            known = entry
+        known_id = known.get("id") if isinstance(known, dict) else known
+        if known is not None and known_id != checkpoint:
+            raise ValueError(f"alpha={key} already comes from checkpoint {known_id!r} in this "
+                             f"grid, not {checkpoint!r}; two checkpoints have the same training "
+                             f"noise, or the model changed since the grid was started")
+        if self._state["checkpoints"].get(key) != entry:
+            self._state["checkpoints"][key] = entry
             self._write_json()
 
     def record(self, alpha: float, beta: float, estimate: RiskEstimate) -> None:

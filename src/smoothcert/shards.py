@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import write_text_atomic
-from .results import library_versions, run_json_path
+from .results import command_line, library_versions, run_json_path
 
 __all__ = [
     "Shard",
@@ -325,7 +324,7 @@ def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike, *,
     record = {
         "configuration": configuration,
         "settings": {SELECTED_KEY: files[0].selected},
-        "command": list(command) if command is not None else list(sys.argv),
+        "command": command_line(command),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": library_versions(),
         "resumed": [],

@@ -71,7 +71,10 @@ def expand_checkpoints(items: list[str]) -> list[Path]:
             if not matches:
                 raise FileNotFoundError(f"no checkpoint matches {part!r}")
             paths.extend(Path(m) for m in matches)
-    unique = list(dict.fromkeys(p.resolve() for p in paths))
+    first: dict[Path, Path] = {}
+    for path in paths:  # the same file named twice counts once; paths are kept as given
+        first.setdefault(path.resolve(), path)
+    unique = list(first.values())
     if not unique:
         raise ValueError("give at least one checkpoint with --checkpoints")
     return unique
@@ -92,7 +95,7 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
     import torch
 
     from .. import risk
-    from ..certification import check_dataset_matches
+    from ..certification import check_dataset_matches, file_sha256
     from ..checkpoint import load_checkpoint
     from ..data import get_dataset
     from ..noises import get_noise
@@ -127,7 +130,7 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
             raise ValueError(f"{str(alphas[alpha])!r} and {str(path)!r} both have training noise "
                              f"alpha={alpha}")
         alphas[alpha] = path
-        grid.bind_checkpoint(alpha, str(path))
+        grid.bind_checkpoint(alpha, f"sha256:{file_sha256(path)}", str(path))
         del ckpt  # models are loaded again one at a time, only for missing cells
 
     beta_keys = sorted({risk.grid_key(b) for b in betas})
