@@ -133,7 +133,7 @@ def run_and_report(verb: str, args: argparse.Namespace, prepared: Prepared,
     """Run ``work(path, shard)`` as this process's part of the run (one process, one shard of a
     job array, or one process of a torchrun world, whose rank 0 then merges) and report it."""
     done = run_sharded(work, args.out, world=prepared.world, device=prepared.device,
-                       shard=args.shard, command=sys.argv)
+                       shard=args.shard, command=["smoothcert", *sys.argv[1:]])
     summary = done.result
     part = f" of shard {done.shard}" if done.shard is not None else ""
     print(f"{verb} {summary.written} examples{part} ({summary.resumed} already done): "
