@@ -32,10 +32,18 @@ def main() -> None:
     parser.add_argument("csv", nargs="?", default=str(Path(__file__).with_name("mnist_risk.csv")))
     parser.add_argument("--window", type=int, default=5)
     parser.add_argument("--order", type=int, default=2)
+    parser.add_argument("--versus", default=None,
+                        help="a second grid of the same models with more draws per image "
+                             "(e.g. mnist_risk_n25.csv): print the two side by side instead")
+    parser.add_argument("--labels", default="N = 5,N = 25",
+                        help="names of the two grids for --versus (default 'N = 5,N = 25')")
     parser.add_argument("--no-published", action="store_true",
                         help="omit the published columns (e.g. for the binary variant)")
     args = parser.parse_args()
     table = read_risk_table(args.csv)
+    if args.versus:
+        side_by_side(table, read_risk_table(args.versus), args.labels.split(","))
+        return
     low, high = table.interval(0.95)
     alphas = [round(float(a), 4) for a in table.alphas]
     print(f"{len(alphas)} models (alpha = {alphas[0]:g}..{alphas[-1]:g}), "
@@ -69,6 +77,39 @@ def main() -> None:
         print(f"| {beta:g} | {'—' if i0 is None else pct(table, i0, j, low, high)} | "
               f"{'—' if ib is None else pct(table, ib, j, low, high)} | "
               f"{pct(table, ibest, j, low, high)} ({alphas[ibest]:g}) |{pub_s}")
+
+
+def side_by_side(first, second, labels: list[str]) -> None:
+    """Delta-hat of the cells the two grids share, per beta: one column per grid, then each
+    grid's argmin over those shared cells."""
+    alphas = [round(float(a), 4) for a in second.alphas]
+    betas = [round(float(b), 4) for b in second.betas]
+    low1, high1 = first.interval(0.95)
+    low2, high2 = second.interval(0.95)
+    cell1 = {(round(float(a), 4), round(float(b), 4)): (i, j)
+             for i, a in enumerate(first.alphas) for j, b in enumerate(first.betas)
+             if first.n[i, j] > 0}
+    header = "| α |" + "".join(f" β = {b:g}, {labels[0]} | β = {b:g}, {labels[1]} |" for b in betas)
+    print(header)
+    print("|---|" + "---|---|" * len(betas))
+    best: dict[float, list[tuple[float, float, float]]] = {b: [] for b in betas}
+    for i2, alpha in enumerate(alphas):
+        row = f"| {alpha:g} |"
+        for j2, beta in enumerate(betas):
+            if second.n[i2, j2] <= 0 or (alpha, beta) not in cell1:
+                row += " — | — |"
+                continue
+            i1, j1 = cell1[(alpha, beta)]
+            row += (f" {pct(first, i1, j1, low1, high1)} |"
+                    f" {pct(second, i2, j2, low2, high2)} |")
+            best[beta].append((alpha, first.error[i1, j1], second.error[i2, j2]))
+        print(row)
+    for beta, cells in best.items():
+        if cells:
+            a1 = min(cells, key=lambda c: (c[1], c[0]))
+            a2 = min(cells, key=lambda c: (c[2], c[0]))
+            print(f"\nβ = {beta:g}: argmin over these α: {labels[0]}: {a1[0]:g} "
+                  f"({100 * a1[1]:.2f}%), {labels[1]}: {a2[0]:g} ({100 * a2[2]:.2f}%)")
 
 
 if __name__ == "__main__":
