@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 from fractions import Fraction
 
-__all__ = ["parse_values", "int_list"]
+__all__ = ["parse_values"]
 
 
 def _number(part: str, name: str, text: str) -> Fraction:
@@ -47,12 +46,3 @@ def _progression(start: Fraction, stop: Fraction, step: Fraction, name: str, tex
         raise ValueError(f"{name} {text!r} needs a step > 0 and last >= first")
     count = math.floor((stop - start) / step) + 1
     return [float(start + k * step) for k in range(count)]
-
-
-def int_list(text: str) -> tuple[int, ...]:
-    """argparse type: comma-separated integers, e.g. a class subset ``0,1``."""
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}") from None

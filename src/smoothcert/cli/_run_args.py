@@ -16,7 +16,7 @@ from ..certification import RunSummary
 from ..distributed import World, rank_device, run_sharded
 from ..shards import Shard
 from ._noise_args import add_noise_arguments, noise_from_args
-from ._values import int_list
+from ._values import add_classes_argument
 
 #: lower-precision dtypes for ``--autocast``
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -32,9 +32,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset split (default test)")
     parser.add_argument("--data-dir", default=None, type=Path,
                         help="data directory (default $SMOOTHCERT_DATA_DIR)")
-    parser.add_argument("--classes", default=None, type=int_list,
-                        help="keep only these classes, relabelled 0..k-1 in the given order "
-                             "(e.g. 0,1), as the model was trained")
+    add_classes_argument(parser, "as the model was trained")
     add_noise_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=1000,
                         help="noisy samples per forward pass (default 1000); inputs with few "

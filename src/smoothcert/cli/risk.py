@@ -17,7 +17,8 @@ import math
 import sys
 from pathlib import Path
 
-from ._values import int_list, parse_values
+from .._values import parse_values
+from ._values import add_classes_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,9 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="mnist", help="dataset name (default mnist)")
     p.add_argument("--split", default="test", help="dataset split (default test)")
     p.add_argument("--root", default=None, help="dataset folder (default: the dataset's own)")
-    p.add_argument("--classes", default=None, type=int_list,
-                   help="keep only these classes, relabelled 0..k-1 in the given order (e.g. 4,9 "
-                        "for a binary task), as the models were trained")
+    add_classes_argument(p, "as the models were trained")
     p.add_argument("--max-examples", type=int, default=None,
                    help="evaluate only the first N inputs of the split (default all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default 0)")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._values import parse_values
 from .._version import __version__
-from ._values import parse_values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

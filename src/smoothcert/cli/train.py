@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._noise_args import add_noise_arguments, noise_from_args
-from ._values import int_list
+from ._values import add_classes_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,9 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="train on a random subset of this many training examples")
     parser.add_argument("--max-eval", type=int, default=None,
                         help="evaluate each epoch on a random subset of this many test examples")
-    parser.add_argument("--classes", type=int_list, default=None,
-                        help="keep only these classes, relabelled 0..k-1 in the given order "
-                             "(e.g. 0,1 for binary MNIST)")
+    add_classes_argument(parser, "for training and evaluation")
     parser.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
                         type=_key_value,
                         help="another dataset option, e.g. dim=10 (repeatable)")
