@@ -37,6 +37,14 @@ def test_noise_name_clash_is_refused_and_the_original_kept():
     assert noise_class("gaussian") is original and original.name == "gaussian"
     assert register_noise("gaussian")(original) is original
 
+    class NotFrozen:
+        pass
+
+    with pytest.raises(TypeError, match="NotFrozen must be a frozen dataclass"):
+        register_noise("not_frozen")(NotFrozen)
+    with pytest.raises(ValueError, match="unknown noise 'not_frozen'"):
+        noise_class("not_frozen")
+
 
 def test_dataset_name_clash_is_refused():
     class Impostor(SmoothcertDataset):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+C = TypeVar("C", bound=type)
 
 
 class Registry(Generic[T]):
@@ -27,6 +28,18 @@ class Registry(Generic[T]):
         elif not self._same(old, item):
             by = f" by {describe(old)}" if describe else ""
             raise ValueError(f"{self.kind} {name!r} is already registered{by}")
+
+    def class_decorator(self, name: str, check: Callable[[Any], None]) -> Callable[[C], C]:
+        """A class decorator that runs ``check(cls)`` (raising if the class does not belong
+        here), registers the class under ``name`` and sets its ``name`` attribute."""
+
+        def decorate(cls: C) -> C:
+            check(cls)
+            self.add(name, cls, describe=lambda old: old.__name__)
+            cls.name = name
+            return cls
+
+        return decorate
 
     def get(self, name: str) -> T:
         try:

@@ -113,14 +113,11 @@ _REGISTRY: Registry[type[SmoothcertDataset]] = Registry("dataset")
 def register_dataset(name: str) -> Callable[[D], D]:
     """Class decorator: register a ``SmoothcertDataset`` subclass under ``name``."""
 
-    def decorate(cls: D) -> D:
+    def check(cls: Any) -> None:
         if not (isinstance(cls, type) and issubclass(cls, SmoothcertDataset)):
             raise TypeError(f"{cls!r} must be a subclass of SmoothcertDataset")
-        _REGISTRY.add(name, cls, describe=lambda old: old.__name__)
-        cls.name = name
-        return cls
 
-    return decorate
+    return _REGISTRY.class_decorator(name, check)
 
 
 def registered_names() -> list[str]:

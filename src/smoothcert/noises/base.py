@@ -31,14 +31,11 @@ N = TypeVar("N", bound="type[Noise]")
 def register_noise(name: str) -> Callable[[N], N]:
     """Class decorator: register a Noise subclass under ``name``."""
 
-    def decorate(cls: N) -> N:
+    def check(cls: Any) -> None:
         if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
             raise TypeError(f"{cls.__name__} must be a frozen dataclass")
-        _REGISTRY.add(name, cls, describe=lambda old: old.__name__)
-        cls.name = name
-        return cls
 
-    return decorate
+    return _REGISTRY.class_decorator(name, check)
 
 
 def registered_names() -> list[str]:
