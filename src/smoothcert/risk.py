@@ -238,20 +238,24 @@ class RiskGrid:
     def has(self, alpha: float, beta: float) -> bool:
         return (grid_key(alpha), grid_key(beta)) in self._cells
 
+    def missing(self, alphas: Iterable[float], betas: Iterable[float]
+                ) -> list[tuple[float, float]]:
+        """The cells (alpha, beta) of the given values, keyed and in increasing order, that are
+        not in the grid yet."""
+        betas = sorted({grid_key(b) for b in betas})
+        return [(a, b) for a in sorted({grid_key(a) for a in alphas}) for b in betas
+                if not self.has(a, b)]
+
     def bind_checkpoint(self, alpha: float, checkpoint: str, path: str | None = None) -> None:
         """Record which checkpoint provides ``alpha``; refuse a different one for the same key.
 
         ``checkpoint`` identifies the model (the command line uses ``sha256:<digest of the
         file>``, so a checkpoint that moved is still the same one); ``path`` says where it was
-        read last and is only informative (it is updated, never compared). An entry written by
-        an earlier version (the checkpoint's resolved path as a string) is upgraded when
-        ``path`` resolves to it.
+        read last and is only informative (it is updated, never compared).
         """
         key = repr(grid_key(alpha))
         entry = {"id": checkpoint, "path": path}
         known = self._state["checkpoints"].get(key)
-        if isinstance(known, str) and path is not None and Path(path).resolve() == Path(known):
-            known = entry
         known_id = known.get("id") if isinstance(known, dict) else known
         if known is not None and known_id != checkpoint:
             raise ValueError(f"alpha={key} already comes from checkpoint {known_id!r} in this "
@@ -287,17 +291,17 @@ def run_risk_grid(grid: RiskGrid, models: Mapping[float, Callable[[], M]],
     when one of that alpha's cells is missing, once); ``evaluate(loaded, beta)`` computes a cell
     from what the loader returned (a model, a checkpoint). Returns the number of cells computed.
     """
-    betas = sorted({grid_key(b) for b in betas})
     keys = [grid_key(a) for a in models]
     if len(set(keys)) != len(keys):
         raise ValueError(f"two models share an alpha after rounding to {KEY_DECIMALS} decimals: "
                          f"{sorted(keys)}")
+    loaders = dict(zip(keys, models.values(), strict=True))
+    todo: dict[float, list[float]] = {}
+    for alpha, beta in grid.missing(keys, betas):
+        todo.setdefault(alpha, []).append(beta)
     done = 0
-    for alpha, load in sorted(models.items(), key=lambda item: float(item[0])):
-        missing = [b for b in betas if not grid.has(alpha, b)]
-        if not missing:
-            continue
-        model = load()
+    for alpha, missing in todo.items():
+        model = loaders[alpha]()
         for beta in missing:
             estimate = evaluate(model, beta)
             grid.record(alpha, beta, estimate)

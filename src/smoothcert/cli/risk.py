@@ -132,8 +132,7 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
         grid.bind_checkpoint(alpha, f"sha256:{file_sha256(path)}", str(path))
         del ckpt  # models are loaded again one at a time, only for missing cells
 
-    beta_keys = sorted({risk.grid_key(b) for b in betas})
-    missing = sum(not grid.has(a, b) for a in alphas for b in beta_keys)
+    missing = len(grid.missing(alphas, betas))
     bar = None
     if missing and not args.no_progress:
         from tqdm import tqdm
