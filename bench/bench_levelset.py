@@ -12,14 +12,11 @@ Goals: a table builds in under 40 s at d = 3072; lookups run at >= 1e5 p_lower v
 
 from __future__ import annotations
 
-import argparse
-import os
-import tempfile
 import time
 
 import numpy as np
-import torch
 
+from _table_bench import fresh_table_cache, setup
 from smoothcert.noises import get_noise
 from smoothcert.noises.radii import levelset
 from smoothcert.noises.radii.table import clear_memory_cache
@@ -35,24 +32,11 @@ CASES = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dim", type=int, default=3072)
-    parser.add_argument("--values", type=int, default=200_000,
-                        help="p_lower values per throughput measurement")
-    parser.add_argument("--baseline-values", type=int, default=5,
-                        help="p_lower values solved one at a time for the baseline")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    # p_lower as certification produces them: up to alpha^(1/n) = 0.99993 for n = 1e5
-    p = rng.uniform(0.5, 0.99993, args.values)
-    p_base = p[: args.baseline_values]
-
-    print(f"d = {args.dim}; {args.values} p_lower values per lookup timing")
+    args, p, p_base = setup(__doc__.splitlines()[0], 5,
+                            "p_lower values solved one at a time for the baseline")
     print(f"{'family':<7}{'shape':<16}{'build s':>9}{'lookups/s':>12}{'direct/s':>10}"
           f"{'ratio':>10}")
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["SMOOTHCERT_CACHE_DIR"] = cache
+    with fresh_table_cache():
         for name, shape in CASES:
             clear_memory_cache()
             levelset.clear_path_cache()

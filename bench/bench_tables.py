@@ -12,14 +12,9 @@ Goals: a table builds in under 6 s; lookups run at >= 1e5 p_lower values per sec
 
 from __future__ import annotations
 
-import argparse
-import os
-import tempfile
 import time
 
-import numpy as np
-import torch
-
+from _table_bench import fresh_table_cache, setup
 from smoothcert.noises import get_noise
 from smoothcert.noises.exp1 import exp_norm_phi
 from smoothcert.noises.exp_p import exp_p_phi
@@ -46,24 +41,11 @@ def phi_of(noise):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dim", type=int, default=3072)
-    parser.add_argument("--values", type=int, default=200_000,
-                        help="p_lower values per throughput measurement")
-    parser.add_argument("--baseline-values", type=int, default=20,
-                        help="p_lower values for the per-value quadrature baseline")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    # p_lower as certification produces them: up to alpha^(1/n) = 0.99993 for n = 1e5
-    p = rng.uniform(0.5, 0.99993, args.values)
-    p_base = p[: args.baseline_values]
-
-    print(f"d = {args.dim}; {args.values} p_lower values per lookup timing")
+    args, p, p_base = setup(__doc__.splitlines()[0], 20,
+                            "p_lower values for the per-value quadrature baseline")
     print(f"{'family':<10}{'norm':<6}{'shape':<14}{'build s':>9}{'lookups/s':>12}"
           f"{'quad/s':>9}{'ratio':>9}")
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["SMOOTHCERT_CACHE_DIR"] = cache
+    with fresh_table_cache():
         clear_memory_cache()
         for name, norm, shape in CASES:
             noise = get_noise(name, dim=args.dim, scale=1.0, **shape)
