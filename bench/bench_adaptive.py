@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smoothcert.adaptive import AdaptiveRule, certify_adaptive, parse_tolerance, stage_plan
-from smoothcert.certification import input_generator, select_indices
-from smoothcert.checkpoint import load_checkpoint
+from smoothcert.certify.adaptive import AdaptiveRule, certify_adaptive, parse_tolerance, stage_plan
+from smoothcert.certify.classifier import SmoothedClassifier
+from smoothcert.certify.dataset import input_generator, select_indices
 from smoothcert.data import get_dataset
+from smoothcert.models.checkpoint import load_checkpoint
 from smoothcert.noises import get_noise
 from smoothcert.norms import Norm
-from smoothcert.smooth import SmoothedClassifier
 from smoothcert.stats import clopper_pearson_lower
 
 

@@ -38,10 +38,10 @@ import numpy as np
 import torch
 from scipy.stats import beta
 
+from smoothcert.certify.classifier import SmoothedClassifier
 from smoothcert.data import dataset_info
 from smoothcert.models import get_model
 from smoothcert.noises import get_noise
-from smoothcert.smooth import SmoothedClassifier
 
 DATASETS = {"resnet20": "cifar10", "mnist_cnn": "mnist", "lenet": "mnist", "wrn40_2": "cifar10"}
 

@@ -30,12 +30,12 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from smoothcert.certification import certify_dataset
+from smoothcert.certify.classifier import SmoothedClassifier
+from smoothcert.certify.dataset import certify_dataset
 from smoothcert.data import dataset_info
-from smoothcert.distributed import World, run_sharded
 from smoothcert.models import get_model
 from smoothcert.noises import get_noise
-from smoothcert.smooth import SmoothedClassifier
+from smoothcert.runs.distributed import World, run_sharded
 
 DATASETS = {"lenet": "mnist", "mnist_cnn": "mnist", "resnet20": "cifar10", "mlp": "digits"}
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from smoothcert.data import get_dataset
 from smoothcert.models import get_model
-from smoothcert.training import TrainConfig, train
+from smoothcert.training.loop import TrainConfig, train
 
 SIGMA = 0.25
 CASES = (("mnist", "mnist_cnn"), ("cifar10", "resnet20"))

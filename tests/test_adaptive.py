@@ -13,7 +13,7 @@ import torch
 from scipy.stats import beta as beta_dist
 from scipy.stats import binom, norm
 
-from smoothcert.adaptive import (
+from smoothcert.certify.adaptive import (
     CERTIFIED,
     FUTILE,
     UNCERTIFIED,
@@ -25,9 +25,9 @@ from smoothcert.adaptive import (
     required_p_lower,
     stage_plan,
 )
+from smoothcert.certify.classifier import ABSTAIN, SmoothedClassifier
 from smoothcert.noises import get_noise
 from smoothcert.norms import Norm
-from smoothcert.smooth import ABSTAIN, SmoothedClassifier
 
 
 class HalfSpace(torch.nn.Module):
@@ -400,8 +400,8 @@ def test_certify_dataset_records_the_samples_each_input_used(tmp_path):
     import csv
     import json
 
-    from smoothcert.certification import certify_dataset
-    from smoothcert.results import run_json_path
+    from smoothcert.certify.dataset import certify_dataset
+    from smoothcert.runs.results import run_json_path
 
     # x_0 = 0.4 - margin: the half-space at 0.4 gives every input the true radius ``margin``
     margins = [2.0, 0.4, 0.01]
@@ -427,8 +427,8 @@ def test_certify_dataset_records_the_samples_each_input_used(tmp_path):
 
 @pytest.fixture
 def digits_checkpoint(tmp_path):
-    from smoothcert.checkpoint import save_checkpoint
     from smoothcert.models import get_model
+    from smoothcert.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = get_model("mlp", dataset="digits")

@@ -12,7 +12,8 @@ import torch
 from scipy.stats import norm
 
 from _toy_models import Interrupting, Linear
-from smoothcert.certification import (
+from smoothcert.certify.classifier import ABSTAIN, SmoothedClassifier
+from smoothcert.certify.dataset import (
     certify_dataset,
     input_generator,
     predict_dataset,
@@ -20,8 +21,7 @@ from smoothcert.certification import (
 )
 from smoothcert.noises import get_noise
 from smoothcert.norms import Norm
-from smoothcert.results import run_json_path
-from smoothcert.smooth import ABSTAIN, SmoothedClassifier
+from smoothcert.runs.results import run_json_path
 
 SIGMA = 0.25
 PROTOCOL = {"n0": 10, "n": 200, "alpha": 0.01}
@@ -227,7 +227,7 @@ def test_input_generator_is_a_function_of_seed_and_idx():
 def checkpoint(tmp_path):
     models = pytest.importorskip("smoothcert.models")
     pytest.importorskip("smoothcert.data")
-    from smoothcert.checkpoint import save_checkpoint
+    from smoothcert.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = models.get_model("mlp", dataset="digits")
@@ -331,7 +331,7 @@ def test_noise_flags_with_prefix_and_shape_parameters():
 
 
 def test_run_records_name_the_program_without_its_path():
-    from smoothcert.results import command_line
+    from smoothcert.runs.results import command_line
 
     assert command_line(["/opt/env/bin/smoothcert", "certify", "--out", "r/a.tsv"]) == [
         "smoothcert", "certify", "--out", "r/a.tsv"]

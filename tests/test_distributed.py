@@ -19,8 +19,10 @@ import torch
 import torch.multiprocessing as mp
 
 from _toy_models import Interrupting, Linear
-from smoothcert.certification import certify_dataset, select_indices
-from smoothcert.distributed import (
+from smoothcert.certify.classifier import SmoothedClassifier
+from smoothcert.certify.dataset import certify_dataset, select_indices
+from smoothcert.noises import get_noise
+from smoothcert.runs.distributed import (
     World,
     all_reduce_sum,
     backend_for,
@@ -31,10 +33,8 @@ from smoothcert.distributed import (
     rank_order,
     run_sharded,
 )
-from smoothcert.noises import get_noise
-from smoothcert.results import run_json_path
-from smoothcert.shards import Shard, merge_shards, shard_path, shard_paths
-from smoothcert.smooth import SmoothedClassifier
+from smoothcert.runs.results import run_json_path
+from smoothcert.runs.shards import Shard, merge_shards, shard_path, shard_paths
 
 PROTOCOL = {"n0": 10, "n": 200, "alpha": 0.01}
 SIZE = 13  # inputs in the toy dataset: not a multiple of the shard counts used
@@ -297,7 +297,7 @@ def test_killed_shard_resumes_and_merge_equals_uninterrupted_run(tmp_path, singl
 
 
 def test_predict_shards_merge_like_certify_shards(tmp_path):
-    from smoothcert.certification import predict_dataset
+    from smoothcert.certify.dataset import predict_dataset
 
     smoothed = SmoothedClassifier(Linear(), get_noise("gaussian", dim=16, sigma=0.25), 3)
     reference = tmp_path / "one.tsv"
@@ -364,8 +364,8 @@ def test_run_sharded_refuses_shard_under_torchrun(tmp_path):
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    from smoothcert.checkpoint import save_checkpoint
     from smoothcert.models import get_model
+    from smoothcert.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = get_model("mlp", dataset="digits")
@@ -437,7 +437,7 @@ def test_processes_split_every_batch_into_the_same_examples():
 
 
 def _train_config(tmp_path, name, **overrides):
-    from smoothcert.training import TrainConfig
+    from smoothcert.training.loop import TrainConfig
 
     # 16 examples in batches of 8: two optimizer steps
     fields = dict(dataset="digits", arch="mlp", epochs=1, max_train=16, max_eval=10,
@@ -446,7 +446,7 @@ def _train_config(tmp_path, name, **overrides):
 
 
 def _train_worker(rank: int, size: int, port: int, directory: str, overrides: dict) -> None:
-    from smoothcert.training import train
+    from smoothcert.training.loop import train
 
     world = _join_world(rank, size, port)
     config = _train_config(Path(directory), "ddp", **overrides)
@@ -459,8 +459,8 @@ def _train_worker(rank: int, size: int, port: int, directory: str, overrides: di
 @pytest.mark.parametrize("overrides", [{}, {"noise": "gaussian", "train_sigma": 0.25}],
                          ids=["clean", "noise"])
 def test_data_parallel_training_keeps_the_ranks_in_step(tmp_path, overrides):
-    from smoothcert.checkpoint import load_checkpoint
-    from smoothcert.training import train
+    from smoothcert.models.checkpoint import load_checkpoint
+    from smoothcert.training.loop import train
 
     single = train(_train_config(tmp_path, "single", **overrides))
     # a step too small to move any weight: the initialization
@@ -493,7 +493,7 @@ def test_data_parallel_training_keeps_the_ranks_in_step(tmp_path, overrides):
 
 # ---------------------------------------------------------------------------------- split samples
 def _split_worker(rank: int, size: int, port: int, directory: str) -> None:
-    from smoothcert.sample_split import certify_split
+    from smoothcert.certify.split_sample import certify_split
 
     world = _join_world(rank, size, port)
     smoothed = SmoothedClassifier(Linear(), get_noise("gaussian", dim=16, sigma=0.5), 3,
@@ -512,8 +512,13 @@ def _plain(cert) -> list:
 def test_split_samples_give_the_same_certificate_for_any_number_of_processes(tmp_path):
     from scipy.stats import beta, norm
 
+    from smoothcert.certify.split_sample import (
+        ESTIMATION,
+        SELECTION,
+        certify_split,
+        chunk_generator,
+    )
     from smoothcert.norms import Norm
-    from smoothcert.sample_split import ESTIMATION, SELECTION, certify_split, chunk_generator
 
     smoothed = SmoothedClassifier(Linear(), get_noise("gaussian", dim=16, sigma=0.5), 3,
                                   batch_size=64)
@@ -541,7 +546,7 @@ def test_split_samples_give_the_same_certificate_for_any_number_of_processes(tmp
 
 @pytest.mark.slow
 def test_torchrun_train(tmp_path):
-    from smoothcert.checkpoint import load_checkpoint
+    from smoothcert.models.checkpoint import load_checkpoint
 
     out = tmp_path / "ddp.pt"
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",

@@ -8,9 +8,9 @@ import functools
 import pytest
 import torch
 
-from smoothcert.checkpoint import load_checkpoint, save_checkpoint
 from smoothcert.data import dataset_info
 from smoothcert.models import Normalize, get_model, list_models
+from smoothcert.models.checkpoint import load_checkpoint, save_checkpoint
 
 ARCH_DATASETS = [
     ("mlp", "digits"),

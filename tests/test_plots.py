@@ -9,10 +9,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from smoothcert.analysis import read_results
+from smoothcert.analysis.accuracy import read_results
 from smoothcert.cli.main import main
 from smoothcert.noises import get_noise
-from smoothcert.plots import (
+from smoothcert.plots.certified import (
     new_figure,
     plot_certified_accuracy,
     plot_radius_vs_p_lower,
@@ -128,7 +128,7 @@ def test_noise_spec_parsing():
 
 
 def test_plot_envelopes_draws_one_envelope_per_group(two_runs):
-    from smoothcert.plots import plot_envelopes
+    from smoothcert.plots.certified import plot_envelopes
 
     a, b = (read_results(p) for p in two_runs)
     figure, ax = new_figure()

@@ -14,7 +14,7 @@ from scipy.special import ndtr
 from scipy.stats import multivariate_normal
 
 from smoothcert.cli.main import main
-from smoothcert.population import (
+from smoothcert.pal_sulam.population import (
     Intervals,
     SyntheticConfig,
     ball_gap_fill_width,
@@ -318,7 +318,7 @@ def test_synthetic_sweep_small(tmp_path):
     assert result.delta.shape == (2, 2, 2, 3)
     assert np.all(result.differences()[..., 0] == 0.0)  # alpha = 0 is the baseline
     # each entry equals the grid risk of the regenerated image
-    from smoothcert.population.synthetic import image_rng
+    from smoothcert.pal_sulam.population.synthetic import image_rng
 
     image = random_disks(image_rng(3, 2, 1), side=50, radius=5, zeta=2, candidates=500)
     assert result.delta[1, 1, 1, 2] == risk(image.labels, 4, 7)

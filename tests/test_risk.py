@@ -14,7 +14,7 @@ from scipy.stats import binom, binomtest
 
 from smoothcert.cli.main import main
 from smoothcert.noises import get_noise
-from smoothcert.risk import (
+from smoothcert.pal_sulam.risk import (
     CSV_HEADER,
     RiskEstimate,
     RiskGrid,
@@ -293,9 +293,9 @@ def test_risk_cli_needs_checkpoints(tmp_path, capsys):
 
 
 def test_risk_cli_end_to_end_on_digits(tmp_path, capsys):
-    from smoothcert.checkpoint import load_checkpoint, save_checkpoint
     from smoothcert.data import get_dataset
     from smoothcert.models import get_model
+    from smoothcert.models.checkpoint import load_checkpoint, save_checkpoint
 
     paths = []
     for k, sigma in enumerate((None, 0.25)):
@@ -327,8 +327,8 @@ def test_risk_cli_end_to_end_on_digits(tmp_path, capsys):
 
 def test_risk_cli_channels_last_gives_the_same_votes(tmp_path, capsys):
     from conftest import shared_data
-    from smoothcert.checkpoint import save_checkpoint
     from smoothcert.models import get_model
+    from smoothcert.models.checkpoint import save_checkpoint
 
     root = shared_data("mnist")
     torch.manual_seed(0)
@@ -352,9 +352,9 @@ def test_risk_cli_channels_last_gives_the_same_votes(tmp_path, capsys):
 
 def test_risk_cli_binary_classes(tmp_path, capsys):
     from conftest import shared_data
-    from smoothcert.checkpoint import save_checkpoint
     from smoothcert.data import get_dataset
     from smoothcert.models import get_model
+    from smoothcert.models.checkpoint import save_checkpoint
 
     root = shared_data("mnist")
     torch.manual_seed(1)

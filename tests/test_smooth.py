@@ -9,9 +9,9 @@ import pytest
 import torch
 from scipy.stats import binom, norm
 
+from smoothcert.certify.classifier import ABSTAIN, SmoothedClassifier
 from smoothcert.noises import get_noise
 from smoothcert.norms import Norm
-from smoothcert.smooth import ABSTAIN, SmoothedClassifier
 
 mpmath.mp.dps = 30
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from smoothcert.checkpoint import save_checkpoint
 from smoothcert.cli.main import build_parser, main
-from smoothcert.sweep import load_sweep, parse_sweep, run_jobs, select_jobs
+from smoothcert.models.checkpoint import save_checkpoint
+from smoothcert.runs.sweep import load_sweep, parse_sweep, run_jobs, select_jobs
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 

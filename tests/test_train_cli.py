@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from smoothcert.checkpoint import load_checkpoint
 from smoothcert.cli.main import main
+from smoothcert.models.checkpoint import load_checkpoint
 
 QUICK = ["--dataset", "digits", "--arch", "mlp", "--epochs", "1", "--max-train", "128",
          "--max-eval", "64"]

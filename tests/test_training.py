@@ -12,9 +12,9 @@ import pytest
 import torch
 from scipy.special import log_softmax
 
-from smoothcert.checkpoint import load_checkpoint
 from smoothcert.data import get_dataset
-from smoothcert.training import (
+from smoothcert.models.checkpoint import load_checkpoint
+from smoothcert.training.loop import (
     TrainConfig,
     TrainingDivergedError,
     default_run_name,

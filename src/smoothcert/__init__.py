@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._version import __version__
+from smoothcert._version import __version__
 
 # public name -> module that defines it
 _EXPORTS = {
@@ -19,22 +19,22 @@ _EXPORTS = {
     "get_noise": "smoothcert.noises",
     "list_noises": "smoothcert.noises",
     "clopper_pearson_lower": "smoothcert.stats",
-    "SmoothedClassifier": "smoothcert.smooth",
-    "Certificate": "smoothcert.smooth",
-    "Prediction": "smoothcert.smooth",
+    "SmoothedClassifier": "smoothcert.certify.classifier",
+    "Certificate": "smoothcert.certify.classifier",
+    "Prediction": "smoothcert.certify.classifier",
     "get_dataset": "smoothcert.data",
     "list_datasets": "smoothcert.data",
     "register_dataset": "smoothcert.data",
     "get_model": "smoothcert.models",
     "list_models": "smoothcert.models",
     "register_model": "smoothcert.models",
-    "load_checkpoint": "smoothcert.checkpoint",
-    "certify_adaptive": "smoothcert.adaptive",
-    "required_p_lower": "smoothcert.adaptive",
-    "read_results": "smoothcert.analysis",
-    "certified_accuracy": "smoothcert.analysis",
-    "envelope": "smoothcert.analysis",
-    "smoothed_risk": "smoothcert.risk",
+    "load_checkpoint": "smoothcert.models.checkpoint",
+    "certify_adaptive": "smoothcert.certify.adaptive",
+    "required_p_lower": "smoothcert.certify.adaptive",
+    "read_results": "smoothcert.analysis.accuracy",
+    "certified_accuracy": "smoothcert.analysis.accuracy",
+    "envelope": "smoothcert.analysis.accuracy",
+    "smoothed_risk": "smoothcert.pal_sulam.risk",
 }
 
 __all__ = ["__version__", *_EXPORTS]

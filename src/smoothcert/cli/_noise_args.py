@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..noises import Noise, get_noise, list_noises
+from smoothcert.noises import Noise, get_noise, list_noises
 
 __all__ = ["add_noise_arguments", "noise_from_args", "SHAPE_FLAGS"]
 

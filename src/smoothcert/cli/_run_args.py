@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
-from ..certification import RunSummary
-from ..distributed import World, rank_device, run_sharded
-from ..shards import Shard
-from ._noise_args import add_noise_arguments, noise_from_args
-from ._values import add_classes_argument
+from smoothcert.certify.dataset import RunSummary
+from smoothcert.cli._noise_args import add_noise_arguments, noise_from_args
+from smoothcert.cli._values import add_classes_argument
+from smoothcert.runs.distributed import World, rank_device, run_sharded
+from smoothcert.runs.shards import Shard
 
 #: lower-precision dtypes for ``--autocast``
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -97,10 +97,10 @@ def prepare(args: argparse.Namespace) -> Prepared:
     """Load the checkpoint and the dataset, check they match, and build the smoothed classifier
     (on this process's device, under torchrun). ``configuration`` identifies the model and data
     (a resumed run must match it)."""
-    from ..certification import check_dataset_matches, file_sha256
-    from ..checkpoint import load_checkpoint
-    from ..data import get_dataset
-    from ..smooth import SmoothedClassifier
+    from smoothcert.certify.classifier import SmoothedClassifier
+    from smoothcert.certify.dataset import check_dataset_matches, file_sha256
+    from smoothcert.data import get_dataset
+    from smoothcert.models.checkpoint import load_checkpoint
 
     world = World.from_env()
     device = _device(args.device, world)

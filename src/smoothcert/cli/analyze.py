@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..analysis import (
+from smoothcert.analysis.accuracy import (
     TABLE_FORMATS,
     CertificationResults,
     accuracy_curve,
@@ -20,7 +20,7 @@ from ..analysis import (
     parse_radii,
     read_results,
 )
-from ..norms import Norm
+from smoothcert.norms import Norm
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,11 +7,11 @@ import argparse
 import math
 from pathlib import Path
 
-from ..adaptive import parse_tolerance
-from ..norms import Norm
-from ..smooth import CERTIFY_MODES
-from ..stats import BOUNDS, check_alpha, check_sample_count
-from ._run_args import add_run_arguments, prepare, run_and_report
+from smoothcert.certify.adaptive import parse_tolerance
+from smoothcert.certify.classifier import CERTIFY_MODES
+from smoothcert.cli._run_args import add_run_arguments, prepare, run_and_report
+from smoothcert.norms import Norm
+from smoothcert.stats import BOUNDS, check_alpha, check_sample_count
 
 
 def _norms(text: str) -> list[Norm]:
@@ -73,8 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..certification import RunSummary, certify_dataset
-    from ..shards import Shard
+    from smoothcert.certify.dataset import RunSummary, certify_dataset
+    from smoothcert.runs.shards import Shard
 
     # the cheap checks first, before loading anything
     check_sample_count("n0", args.n0)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..analysis import (
+from smoothcert.analysis.accuracy import (
     CertificationResults,
     accuracy_curve,
     average_certified_radius,
@@ -24,7 +24,7 @@ from ..analysis import (
     format_accuracy_table,
     read_results,
 )
-from ..norms import Norm
+from smoothcert.norms import Norm
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _label(noise: str, sigma: float) -> str:
 
 
 def _family_label(noise: str, norm: Norm) -> str:
-    from ..noises import get_noise
+    from smoothcert.noises import get_noise
 
     if get_noise(noise, dim=1, sigma=1.0).certifies(norm):
         return noise
@@ -90,11 +90,11 @@ def run_demo(out: Path, settings: DemoSettings, device: str = "cpu") -> dict[str
     """Run the demo into ``out``; returns the summary files written (by name)."""
     import torch
 
-    from ..certification import certify_dataset, file_sha256
-    from ..data import get_dataset
-    from ..noises import get_noise
-    from ..smooth import SmoothedClassifier
-    from ..training import TrainConfig, train
+    from smoothcert.certify.classifier import SmoothedClassifier
+    from smoothcert.certify.dataset import certify_dataset, file_sha256
+    from smoothcert.data import get_dataset
+    from smoothcert.noises import get_noise
+    from smoothcert.training.loop import TrainConfig, train
 
     test_set = get_dataset(DATASET, split="test")
     jobs = [(noise, sigma) for noise in FAMILIES for sigma in settings.sigmas]
@@ -141,7 +141,7 @@ def run_demo(out: Path, settings: DemoSettings, device: str = "cpu") -> dict[str
 
 def _summarize(out: Path, results: dict[str, list[CertificationResults]],
                settings: DemoSettings) -> dict[str, Path]:
-    from ..plots import new_figure_row, plot_envelopes, save_figure
+    from smoothcert.plots.certified import new_figure_row, plot_envelopes, save_figure
 
     written: dict[str, Path] = {}
     sections = [

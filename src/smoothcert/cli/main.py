@@ -14,7 +14,7 @@ import os
 import pkgutil
 import sys
 
-from .._version import __version__
+from smoothcert._version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import __path__ as cli_path
+    from smoothcert.cli import __path__ as cli_path
 
     for module in sorted(pkgutil.iter_modules(cli_path), key=lambda m: m.name):
         if module.name == "main" or module.name.startswith("_"):

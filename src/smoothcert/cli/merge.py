@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..shards import merge_shards
+    from smoothcert.runs.shards import merge_shards
 
     summary = merge_shards(args.shards, args.out)
     print(f"merged {summary.rows} rows from {summary.shards} shards -> {summary.path}")

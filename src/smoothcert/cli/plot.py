@@ -13,16 +13,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..analysis import group_by_noise, read_results
-from ..norms import Norm
-from ..plots import (
+from smoothcert.analysis.accuracy import group_by_noise, read_results
+from smoothcert.cli.analyze import common_norm, parse_labels
+from smoothcert.norms import Norm
+from smoothcert.plots.certified import (
     new_figure,
     plot_certified_accuracy,
     plot_envelopes,
     plot_radius_vs_p_lower,
     save_figure,
 )
-from .analyze import common_norm, parse_labels
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def run_certified(args: argparse.Namespace) -> int:
 
 
 def run_radius(args: argparse.Namespace) -> int:
-    from ..noises import get_noise
+    from smoothcert.noises import get_noise
 
     noises = []
     for spec in split_top_level(args.noises):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..stats import check_alpha, check_sample_count
-from ._run_args import add_run_arguments, prepare, run_and_report
+from smoothcert.cli._run_args import add_run_arguments, prepare, run_and_report
+from smoothcert.stats import check_alpha, check_sample_count
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..certification import RunSummary, predict_dataset
-    from ..shards import Shard
+    from smoothcert.certify.dataset import RunSummary, predict_dataset
+    from smoothcert.runs.shards import Shard
 
     check_sample_count("n", args.n)
     check_alpha(args.alpha)

@@ -17,12 +17,12 @@ import math
 import sys
 from pathlib import Path
 
-from .._values import parse_values
-from ._values import add_classes_argument
+from smoothcert._values import parse_values
+from smoothcert.cli._values import add_classes_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..noises import list_noises
+    from smoothcert.noises import list_noises
 
     p = subparsers.add_parser(
         "risk", help="smoothed risk (majority-vote error) over training noise x smoothing noise",
@@ -80,7 +80,7 @@ def expand_checkpoints(items: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import risk
+    from smoothcert.pal_sulam import risk
 
     out = Path(args.out)
     if not args.report_only:
@@ -93,11 +93,11 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace, out: Path) -> None:
     import torch
 
-    from .. import risk
-    from ..certification import check_dataset_matches, file_sha256
-    from ..checkpoint import load_checkpoint
-    from ..data import get_dataset
-    from ..noises import get_noise
+    from smoothcert.certify.dataset import check_dataset_matches, file_sha256
+    from smoothcert.data import get_dataset
+    from smoothcert.models.checkpoint import load_checkpoint
+    from smoothcert.noises import get_noise
+    from smoothcert.pal_sulam import risk
 
     betas = parse_values(args.betas, "--betas")
     paths = expand_checkpoints(args.checkpoints)
@@ -167,7 +167,7 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
 
 
 def _report(table, out: Path, args: argparse.Namespace) -> None:
-    from .. import risk
+    from smoothcert.pal_sulam import risk
 
     low, high = table.interval()
     with open(out / "risk_summary.csv", "w", newline="") as fh:

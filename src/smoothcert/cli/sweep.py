@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..sweep import load_sweep, run_jobs, select_jobs
+from smoothcert.runs.sweep import load_sweep, run_jobs, select_jobs
 
 logger = logging.getLogger(__name__)
 

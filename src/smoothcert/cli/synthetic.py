@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._values import parse_values
-from .._version import __version__
+from smoothcert._values import parse_values
+from smoothcert._version import __version__
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,9 +65,9 @@ def _gap_summary(gaps, betas) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..population.closed_forms import slab_gap_fill_width
-    from ..population.figures import disk_examples_figure, risk_difference_figure
-    from ..population.synthetic import (
+    from smoothcert.pal_sulam.population.closed_forms import slab_gap_fill_width
+    from smoothcert.pal_sulam.population.figures import disk_examples_figure, risk_difference_figure
+    from smoothcert.pal_sulam.population.synthetic import (
         SyntheticConfig,
         disk_gaps,
         run_synthetic,

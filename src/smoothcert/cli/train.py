@@ -3,7 +3,7 @@
 The noise flags choose the TRAINING noise; the smoothing noise is chosen later, at
 certification. Leaving out ``--noise`` (or ``--sigma 0``) trains on clean inputs. Started by
 ``torchrun``, every process runs the command and the training is data-parallel (see
-``smoothcert.training.train``).
+``smoothcert.training.loop.train``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ._noise_args import add_noise_arguments, noise_from_args
-from ._values import add_classes_argument
+from smoothcert.cli._noise_args import add_noise_arguments, noise_from_args
+from smoothcert.cli._values import add_classes_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..data import list_datasets
-    from ..models import list_models
-    from ..training import RECIPES, TrainConfig
+    from smoothcert.data import list_datasets
+    from smoothcert.models import list_models
+    from smoothcert.training.loop import RECIPES, TrainConfig
 
     defaults = TrainConfig(dataset="", arch="")
     parser = subparsers.add_parser(
@@ -98,8 +98,8 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from ..data import dataset_info
-    from ..training import TrainConfig
+    from smoothcert.data import dataset_info
+    from smoothcert.training.loop import TrainConfig
 
     options = dict(args.dataset_option)
     if args.classes is not None:
@@ -133,8 +133,8 @@ def _epoch_line(row: dict[str, Any], epochs: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..distributed import World, process_group, rank_device
-    from ..training import TrainingDivergedError, train
+    from smoothcert.runs.distributed import World, process_group, rank_device
+    from smoothcert.training.loop import TrainingDivergedError, train
 
     config = _config(args).resolved()
     # under torchrun every process runs this command: data-parallel training, rank 0 reports

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .base import (
+from smoothcert.data.base import (
     DATA_DIR_ENV,
     SPLITS,
     ArrayDataset,

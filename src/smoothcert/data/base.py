@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._registry import Registry
-from .transforms import random_crop_flip
+from smoothcert._registry import Registry
+from smoothcert.data.transforms import random_crop_flip
 
 __all__ = [
     "DatasetInfo",

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import ArrayDataset, DatasetInfo, check_split, data_root, register_dataset
-from .integrity import check_digest, read_sha256sums, safe_unpickle
+from smoothcert.data.base import ArrayDataset, DatasetInfo, check_split, data_root, register_dataset
+from smoothcert.data.integrity import check_digest, read_sha256sums, safe_unpickle
 
 __all__ = ["CIFAR10"]
 

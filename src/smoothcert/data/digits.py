@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import ArrayDataset, DatasetInfo, check_split, register_dataset
+from smoothcert.data.base import ArrayDataset, DatasetInfo, check_split, register_dataset
 
 __all__ = ["Digits"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .base import (
+from smoothcert.data.base import (
     DatasetInfo,
     SmoothcertDataset,
     check_split,
@@ -22,7 +22,7 @@ from .base import (
     item_rng,
     register_dataset,
 )
-from .transforms import pil_to_tensor, random_resized_crop, resize_center_crop
+from smoothcert.data.transforms import pil_to_tensor, random_resized_crop, resize_center_crop
 
 __all__ = ["ImageFolderDataset"]
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import ArrayDataset, DatasetInfo, check_split, data_root, register_dataset
-from .integrity import check_digest
+from smoothcert.data.base import ArrayDataset, DatasetInfo, check_split, data_root, register_dataset
+from smoothcert.data.integrity import check_digest
 
 __all__ = ["MNIST", "read_idx"]
 

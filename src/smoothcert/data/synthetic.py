@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import ArrayDataset, DatasetInfo, check_split, register_dataset
+from smoothcert.data.base import ArrayDataset, DatasetInfo, check_split, register_dataset
 
 __all__ = ["GaussianMixture", "Disks"]
 
@@ -63,7 +63,7 @@ class GaussianMixture(ArrayDataset):
 class Disks(ArrayDataset):
     """Pal and Sulam's disk distribution: the points (row, col) of a ``side`` x ``side`` grid,
     in pixel units, labelled 1 inside random non-overlapping disks of radius ``radius`` at least
-    ``zeta`` apart (``smoothcert.population.random_disks`` with ``numpy.random.default_rng(seed)``)
+    ``zeta`` apart (``smoothcert.pal_sulam.population.random_disks`` with ``numpy.random.default_rng(seed)``)
     and 0 elsewhere. The marginal is uniform on the grid and labels are deterministic, so both
     splits are the whole grid; ``.disks`` is the ``DiskImage``."""
 
@@ -75,7 +75,7 @@ class Disks(ArrayDataset):
     def __init__(self, split: str = "train", root: str | os.PathLike | None = None, *,
                  side: int = 100, radius: int = 10, zeta: int = 0, candidates: int = 10000,
                  seed: int = 0) -> None:
-        from ..population.disks import random_disks
+        from smoothcert.pal_sulam.population.disks import random_disks
 
         check_split(split)
         self.disks = random_disks(np.random.default_rng(seed), side=side, radius=radius,

@@ -23,9 +23,9 @@ from typing import Any
 
 from torch import nn
 
-from ..data import DatasetInfo, dataset_info
-from .normalize import Normalize
-from .registry import ModelSpec, model_spec, register_model, registered_names
+from smoothcert.data import DatasetInfo, dataset_info
+from smoothcert.models.normalize import Normalize
+from smoothcert.models.registry import ModelSpec, model_spec, register_model, registered_names
 
 __all__ = ["get_model", "list_models", "register_model", "Normalize", "ModelSpec"]
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import image_at_least, register_model
+from smoothcert.models.registry import image_at_least, register_model
 
 
 class Bottleneck(nn.Module):

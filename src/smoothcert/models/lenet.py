@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .registry import image_at_least, register_model
+from smoothcert.models.registry import image_at_least, register_model
 
 
 @register_model("lenet", fits=image_at_least(12))

@@ -6,7 +6,7 @@ import math
 
 from torch import nn
 
-from .registry import register_model
+from smoothcert.models.registry import register_model
 
 #: widths of the hidden layers
 HIDDEN = (256, 256)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .registry import exact_shape, register_model
+from smoothcert.models.registry import exact_shape, register_model
 
 
 @register_model("mnist_cnn", fits=exact_shape((1, 28, 28)), normalize=False)

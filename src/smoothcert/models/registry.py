@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from .._registry import Registry
+from smoothcert._registry import Registry
 
 __all__ = ["ModelSpec", "register_model", "model_spec", "registered_names", "image_at_least",
            "exact_shape", "any_shape"]

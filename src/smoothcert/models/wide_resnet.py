@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import image_at_least, register_model
+from smoothcert.models.registry import image_at_least, register_model
 
 
 class WideBlock(nn.Module):

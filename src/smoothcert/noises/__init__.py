@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from typing import Any
 
-from .base import Noise, noise_class, register_noise, registered_names
+from smoothcert.noises.base import Noise, noise_class, register_noise, registered_names
 
 __all__ = ["Noise", "register_noise", "get_noise", "list_noises"]
 

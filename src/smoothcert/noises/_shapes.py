@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .samplers import standard_gamma
+from smoothcert.noises.samplers import standard_gamma
 
 __all__ = ["check_exponent", "check_log_unit_sigma", "radial_gamma", "working_dtype"]
 

@@ -18,8 +18,8 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch
 
-from .._registry import Registry
-from ..norms import Norm, convert_radius
+from smoothcert._registry import Registry
+from smoothcert.norms import Norm, convert_radius
 
 __all__ = ["Noise", "register_noise", "noise_class", "registered_names"]
 

@@ -39,8 +39,8 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..norms import Norm, convert_radius
-from .base import Noise, noise_class
+from smoothcert.noises.base import Noise, noise_class
+from smoothcert.norms import Norm, convert_radius
 
 __all__ = [
     "NoiseContractError",

@@ -9,13 +9,18 @@ import math
 import numpy as np
 from scipy import special
 
-from ..norms import Norm
-from ._shapes import check_exponent, check_log_unit_sigma, radial_gamma, working_dtype
-from ._special import gamma_isf, gamma_ppf, log_gamma_ratio
-from .base import Noise, register_noise
-from .laplace import laplace_l1_radius
-from .radii.differential import Phi, differential_radius
-from .samplers import l1_sphere
+from smoothcert.noises._shapes import (
+    check_exponent,
+    check_log_unit_sigma,
+    radial_gamma,
+    working_dtype,
+)
+from smoothcert.noises._special import gamma_isf, gamma_ppf, log_gamma_ratio
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.noises.laplace import laplace_l1_radius
+from smoothcert.noises.radii.differential import Phi, differential_radius
+from smoothcert.noises.samplers import l1_sphere
+from smoothcert.norms import Norm
 
 __all__ = ["Exp1", "exp_norm_phi"]
 

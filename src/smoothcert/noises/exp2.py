@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from scipy.special import betaincinv, ndtri
 
-from ..norms import Norm
-from ._special import log_gamma_ratio
-from .base import Noise, register_noise
-from .radii import levelset
-from .samplers import l2_sphere, standard_gamma
+from smoothcert.noises._special import log_gamma_ratio
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.noises.radii import levelset
+from smoothcert.noises.samplers import l2_sphere, standard_gamma
+from smoothcert.norms import Norm
 
 __all__ = ["Exp2", "exp1_differential_radius"]
 

@@ -8,14 +8,19 @@ import math
 
 import numpy as np
 
-from ..norms import Norm
-from ._shapes import check_exponent, check_log_unit_sigma, radial_gamma, working_dtype
-from ._special import log_gamma_ratio
-from .base import Noise, register_noise
-from .exp1 import exp_norm_phi
-from .laplace import laplace_l1_radius
-from .radii.differential import differential_radius
-from .samplers import cube_surface
+from smoothcert.noises._shapes import (
+    check_exponent,
+    check_log_unit_sigma,
+    radial_gamma,
+    working_dtype,
+)
+from smoothcert.noises._special import log_gamma_ratio
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.noises.exp1 import exp_norm_phi
+from smoothcert.noises.laplace import laplace_l1_radius
+from smoothcert.noises.radii.differential import differential_radius
+from smoothcert.noises.samplers import cube_surface
+from smoothcert.norms import Norm
 
 __all__ = ["ExpInf"]
 

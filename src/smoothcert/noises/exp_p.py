@@ -8,12 +8,12 @@ import dataclasses
 import numpy as np
 from scipy import special
 
-from ..norms import Norm
-from ._shapes import check_exponent, check_log_unit_sigma, working_dtype
-from ._special import gamma_ppf, log_gamma_ratio
-from .base import Noise, register_noise
-from .radii.differential import Phi, differential_radius
-from .samplers import random_signs, standard_gamma
+from smoothcert.noises._shapes import check_exponent, check_log_unit_sigma, working_dtype
+from smoothcert.noises._special import gamma_ppf, log_gamma_ratio
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.noises.radii.differential import Phi, differential_radius
+from smoothcert.noises.samplers import random_signs, standard_gamma
+from smoothcert.norms import Norm
 
 __all__ = ["ExpP", "exp_p_l1_quantile", "exp_p_phi"]
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from scipy.special import ndtri
 
-from ..norms import Norm
-from .base import Noise, register_noise
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.norms import Norm
 
 
 @register_noise("gaussian")

@@ -8,9 +8,9 @@ import math
 import numpy as np
 from scipy.stats import binom
 
-from ..norms import Norm
-from .base import Noise, register_noise
-from .samplers import standard_laplace
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.noises.samplers import standard_laplace
+from smoothcert.norms import Norm
 
 __all__ = ["Laplace", "laplace_l1_radius", "laplace_linf_radius"]
 

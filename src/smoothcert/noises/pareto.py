@@ -9,9 +9,9 @@ import math
 import numpy as np
 from scipy import special
 
-from ..norms import Norm
-from .base import Noise, register_noise
-from .samplers import random_signs, standard_exponential
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.noises.samplers import random_signs, standard_exponential
+from smoothcert.norms import Norm
 
 __all__ = ["Pareto", "pareto_l1_radius"]
 

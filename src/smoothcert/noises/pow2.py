@@ -13,11 +13,11 @@ import math
 import numpy as np
 import torch
 
-from ..norms import Norm
-from ._special import log_gamma_ratio
-from .base import Noise, register_noise
-from .radii import levelset
-from .samplers import beta_prime, l2_sphere
+from smoothcert.noises._special import log_gamma_ratio
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.noises.radii import levelset
+from smoothcert.noises.samplers import beta_prime, l2_sphere
+from smoothcert.norms import Norm
 
 __all__ = ["Pow2"]
 

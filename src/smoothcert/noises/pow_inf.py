@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from scipy import special
 
-from ..norms import Norm
-from .base import Noise, register_noise
-from .radii.differential import Phi, differential_radius
-from .samplers import beta_prime, cube_surface
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.noises.radii.differential import Phi, differential_radius
+from smoothcert.noises.samplers import beta_prime, cube_surface
+from smoothcert.norms import Norm
 
 __all__ = ["PowInf", "pow_inf_phi"]
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import torch
 
-from ..norms import Norm
-from .base import Noise, register_noise
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.norms import Norm
 
 __all__ = ["Uniform"]
 

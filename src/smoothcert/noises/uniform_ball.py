@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from scipy.special import betaincinv
 
-from ..norms import Norm
-from .base import Noise, register_noise
-from .samplers import l2_sphere
+from smoothcert.noises.base import Noise, register_noise
+from smoothcert.noises.samplers import l2_sphere
+from smoothcert.norms import Norm
 
 __all__ = ["UniformBall"]
 

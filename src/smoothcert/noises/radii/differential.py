@@ -33,7 +33,7 @@ import numpy as np
 from scipy import integrate
 from scipy.special import ndtri
 
-from .table import P_TABLE_MAX, RadiusTable, build_table, cached_table
+from smoothcert.noises.radii.table import P_TABLE_MAX, RadiusTable, build_table, cached_table
 
 __all__ = ["Phi", "radius_exact", "radius_direct", "differential_table",
            "differential_radius"]

@@ -81,7 +81,7 @@ from scipy.special import (
     wrightomega,
 )
 
-from .table import P_TABLE_MAX, RadiusTable, build_table, cached_table
+from smoothcert.noises.radii.table import P_TABLE_MAX, RadiusTable, build_table, cached_table
 
 __all__ = [
     "RadialLaw",

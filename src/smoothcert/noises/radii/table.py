@@ -33,7 +33,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.special import ndtr, ndtri
 
-from ..._version import __version__
+from smoothcert._version import __version__
 
 __all__ = ["RadiusTable", "build_table", "cached_table", "cache_dir", "clear_memory_cache",
            "P_TABLE_MAX"]

@@ -1,6 +1,6 @@
 """Certifying one input with its n samples split between processes ([CRK19] CERTIFY, distributed).
 
-Sharding the inputs (``smoothcert.shards``) keeps every process busy only while there are at
+Sharding the inputs (``smoothcert.runs.shards``) keeps every process busy only while there are at
 least as many inputs as processes. For a few expensive inputs (ImageNet, n = 100,000 and more),
 ``certify_split`` splits the samples of each input instead: the n0 selection samples and the n
 estimation samples are cut into chunks of ``chunk`` samples, chunk c of a phase drawing its noise
@@ -28,10 +28,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .distributed import SINGLE_PROCESS, World, all_reduce_sum
-from .norms import Norm
-from .smooth import ABSTAIN, Certificate, SmoothedClassifier
-from .stats import check_alpha, check_sample_count, lower_confidence_bound
+from smoothcert.certify.classifier import ABSTAIN, Certificate, SmoothedClassifier
+from smoothcert.norms import Norm
+from smoothcert.runs.distributed import SINGLE_PROCESS, World, all_reduce_sum
+from smoothcert.stats import check_alpha, check_sample_count, lower_confidence_bound
 
 __all__ = ["certify_split", "chunk_generator", "split_counts", "SELECTION", "ESTIMATION",
            "DEFAULT_CHUNK"]

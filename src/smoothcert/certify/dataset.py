@@ -2,7 +2,7 @@
 
 This is the loop of [CRK19]'s ``certify.py``/``predict.py`` as a library function: inputs
 ``0, skip, 2*skip, ...`` (at most ``max_examples`` of them), each certified (or predicted) by a
-``SmoothedClassifier`` and written to a results file (``smoothcert.results``) as soon as it is
+``SmoothedClassifier`` and written to a results file (``smoothcert.runs.results``) as soon as it is
 done, so an interrupted run resumes where it stopped.
 
 Seeding: input ``idx`` draws its noise from a generator seeded by ``(seed, idx)`` alone
@@ -26,12 +26,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .adaptive import AdaptiveRule, stage_plan
-from .norms import Norm
-from .results import PREDICT_COLUMNS, ResultsWriter, certify_columns
-from .shards import SELECTED_KEY, SHARD_KEY, Shard
-from .smooth import ABSTAIN, CERTIFY_MODES, Certificate, Prediction, SmoothedClassifier
-from .stats import check_alpha, check_sample_count, lower_confidence_bound
+from smoothcert.certify.adaptive import AdaptiveRule, stage_plan
+from smoothcert.certify.classifier import (
+    ABSTAIN,
+    CERTIFY_MODES,
+    Certificate,
+    Prediction,
+    SmoothedClassifier,
+)
+from smoothcert.norms import Norm
+from smoothcert.runs.results import PREDICT_COLUMNS, ResultsWriter, certify_columns
+from smoothcert.runs.shards import SELECTED_KEY, SHARD_KEY, Shard
+from smoothcert.stats import check_alpha, check_sample_count, lower_confidence_bound
 
 __all__ = [
     "input_generator",
@@ -92,7 +98,7 @@ def select_indices(length: int, skip: int = 1, max_examples: int = -1) -> list[i
 
 def check_dataset_matches(checkpoint: Any, info: Any) -> None:
     """Refuse a dataset whose name, input shape or number of classes differ from those the
-    checkpoint's model was trained for (``checkpoint``: a ``smoothcert.checkpoint.Checkpoint``;
+    checkpoint's model was trained for (``checkpoint``: a ``smoothcert.models.checkpoint.Checkpoint``;
     ``info``: a dataset's ``DatasetInfo``)."""
     problems = []
     if checkpoint.dataset != info.name:
@@ -185,11 +191,11 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     ``SmoothedClassifier.certify``). ``configuration`` adds identifying entries (the model, the
     dataset) to the run's configuration, which a resumed run must match; ``settings`` adds
     entries that do not affect results. Inputs are moved to ``device``, where the model must be.
-    With a ``shard`` (``smoothcert.shards.Shard``) only that shard's part of the selected inputs
+    With a ``shard`` (``smoothcert.runs.shards.Shard``) only that shard's part of the selected inputs
     is certified; the shard is recorded in the configuration and the number of inputs selected
-    before sharding in the settings, for ``smoothcert.shards.merge_shards``.
+    before sharding in the settings, for ``smoothcert.runs.shards.merge_shards``.
     ``mode="adaptive"`` stops each input once its goal (``radii``, applied to every norm, and/or
-    ``tolerance``) is decided, with the same guarantee (``smoothcert.adaptive``); the
+    ``tolerance``) is decided, with the same guarantee (``smoothcert.certify.adaptive``); the
     ``samples`` column records what each input used.
     """
     # validate everything before a results file is opened

@@ -41,10 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._atomic import write_text_atomic
-from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
-from .data import dataset_options, get_dataset
-from .distributed import (
+from smoothcert.data import dataset_options, get_dataset
+from smoothcert.models import get_model, list_models
+from smoothcert.models.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from smoothcert.noises import Noise, get_noise
+from smoothcert.runs.atomic import write_text_atomic
+from smoothcert.runs.distributed import (
     SINGLE_PROCESS,
     World,
     all_reduce_sum,
@@ -54,8 +56,6 @@ from .distributed import (
     rank_order,
     wrap_model,
 )
-from .models import get_model, list_models
-from .noises import Noise, get_noise
 
 __all__ = [
     "TrainConfig",
@@ -569,7 +569,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None,
     good checkpoint) if the loss becomes NaN or infinite.
 
     ``world``: this process's place in a data-parallel run (call ``train`` in every process,
-    inside ``smoothcert.distributed.process_group``). Each process takes ``batch_size / N``
+    inside ``smoothcert.runs.distributed.process_group``). Each process takes ``batch_size / N``
     examples of every batch and draws its own noise; DistributedDataParallel averages the
     gradients, so a step is the single-process step on the same examples. Rank 0 reads the
     checkpoint to resume and writes the checkpoint, metrics and curves; the metrics and the

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from ._values import parse_values
-from .norms import Norm
+from smoothcert._values import parse_values
+from smoothcert.norms import Norm
 
 __all__ = [
     "CertificationResults",

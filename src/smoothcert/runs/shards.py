@@ -6,14 +6,14 @@ whatever the cost of an input grows with, and raising ``--max`` later only appen
 shard. Selection comes first and sharding second, so ``--skip``/``--max`` mean what they mean for
 one process.
 
-Each shard is an ordinary results file (``smoothcert.results``) named by ``shard_path``
+Each shard is an ordinary results file (``smoothcert.runs.results``) named by ``shard_path``
 (``out.tsv`` -> ``out.shard0-of-2.tsv`` with its record ``out.shard0-of-2.json``) and resumes
 on its own. Its record's configuration carries ``{"shard": {"index": I, "count": N}}``, and its
 settings the number of inputs ``selected`` before sharding, which is all ``merge_shards`` needs
 to know which rows every shard must hold.
 
 Because every input draws its noise from a generator seeded by (seed, idx) alone
-(``smoothcert.certification.input_generator``), a row does not depend on the shard that computed
+(``smoothcert.certify.dataset.input_generator``), a row does not depend on the shard that computed
 it: the merged file holds, byte for byte, the rows a single process would have written, except the
 ``seconds`` column (wall-clock time).
 """
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import write_text_atomic
-from .results import command_line, library_versions, run_json_path
+from smoothcert.runs.atomic import write_text_atomic
+from smoothcert.runs.results import command_line, library_versions, run_json_path
 
 __all__ = [
     "Shard",
@@ -246,7 +246,7 @@ def _check_shards(files: list[_ShardFile]) -> list[str]:
 
 def _check_rows(files: list[_ShardFile], skip: int) -> list[str]:
     """Every reason the rows are not exactly one per selected input."""
-    from .certification import select_indices
+    from smoothcert.certify.dataset import select_indices
 
     problems = []
     owner: dict[int, Path] = {}

@@ -18,11 +18,16 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .analysis import AccuracyCurve, CertificationResults, accuracy_curve, envelope
-from .norms import Norm
+from smoothcert.analysis.accuracy import (
+    AccuracyCurve,
+    CertificationResults,
+    accuracy_curve,
+    envelope,
+)
+from smoothcert.norms import Norm
 
 if TYPE_CHECKING:
-    from .noises.base import Noise
+    from smoothcert.noises.base import Noise
 
 __all__ = [
     "new_figure",

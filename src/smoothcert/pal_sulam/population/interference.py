@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .closed_forms import slab_gap_fill_width
+from smoothcert.pal_sulam.population.closed_forms import slab_gap_fill_width
 
 __all__ = ["InterferenceGaps", "grid_gaps", "point_cloud_gaps"]
 

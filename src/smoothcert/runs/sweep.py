@@ -381,7 +381,7 @@ def _results_complete(path: Path, options: Mapping[str, Any]) -> bool:
     length = _dataset_length(str(configuration["dataset"]), str(configuration["split"]),
                              None if data_dir is None else str(data_dir),
                              _classes(configuration.get("classes")))
-    from .certification import select_indices
+    from smoothcert.certify.dataset import select_indices
 
     wanted = select_indices(length, int(options.get("skip", 1)), int(options.get("max", -1)))
     done = set()
@@ -402,7 +402,7 @@ def _classes(value: Any) -> tuple[int, ...] | None:
 @functools.lru_cache(maxsize=32)
 def _dataset_length(name: str, split: str, root: str | None,
                     classes: tuple[int, ...] | None) -> int:
-    from .data import get_dataset
+    from smoothcert.data import get_dataset
 
     options = {} if classes is None else {"classes": classes}
     return len(get_dataset(name, split=split, root=root, **options))

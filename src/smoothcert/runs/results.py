@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._atomic import write_text_atomic
-from ._version import __version__
+from smoothcert._version import __version__
+from smoothcert.runs.atomic import write_text_atomic
 
 __all__ = [
     "ResultsWriter",

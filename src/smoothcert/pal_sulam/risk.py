@@ -36,9 +36,9 @@ import numpy as np
 import torch
 from scipy.signal import savgol_filter
 
-from ._version import __version__
-from .noises import Noise
-from .stats import clopper_pearson_interval
+from smoothcert._version import __version__
+from smoothcert.noises import Noise
+from smoothcert.stats import clopper_pearson_interval
 
 __all__ = [
     "KEY_DECIMALS", "grid_key", "input_seed", "majority_vote", "vote_counts", "RiskEstimate",

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .disks import random_disks
-from .synthetic import SyntheticResult, image_rng
+from smoothcert.pal_sulam.population.disks import random_disks
+from smoothcert.pal_sulam.population.synthetic import SyntheticResult, image_rng
 
 __all__ = ["risk_difference_figure", "disk_examples_figure"]
 

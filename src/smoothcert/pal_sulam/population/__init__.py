@@ -8,13 +8,13 @@
 - ``interference``: gaps between same-class regions, compared with the smoothing noise;
 - ``synthetic`` and ``figures``: the synthetic experiment (Fig. 3, Fig. 4).
 
-Figures are imported on use (``smoothcert.population.figures``) so that this package does not
+Figures are imported on use (``smoothcert.pal_sulam.population.figures``) so that this package does not
 load matplotlib.
 """
 
 from __future__ import annotations
 
-from .closed_forms import (
+from smoothcert.pal_sulam.population.closed_forms import (
     ball_gap_fill_width,
     ball_level_distance,
     ball_probability,
@@ -25,8 +25,8 @@ from .closed_forms import (
     two_gaussian_risk,
     two_gaussian_threshold,
 )
-from .disks import DiskImage, disk_labels, random_disks
-from .grid import (
+from smoothcert.pal_sulam.population.disks import DiskImage, disk_labels, random_disks
+from smoothcert.pal_sulam.population.grid import (
     class_probabilities,
     classify,
     gaussian_smooth,
@@ -36,15 +36,24 @@ from .grid import (
     smoothed_classifier,
     threshold,
 )
-from .interference import InterferenceGaps, grid_gaps, point_cloud_gaps
-from .intervals import (
+from smoothcert.pal_sulam.population.interference import (
+    InterferenceGaps,
+    grid_gaps,
+    point_cloud_gaps,
+)
+from smoothcert.pal_sulam.population.intervals import (
     Intervals,
     interval_classifier,
     interval_probability,
     interval_risk,
     smooth_intervals,
 )
-from .synthetic import SyntheticConfig, SyntheticResult, run_synthetic, write_synthetic_csv
+from smoothcert.pal_sulam.population.synthetic import (
+    SyntheticConfig,
+    SyntheticResult,
+    run_synthetic,
+    write_synthetic_csv,
+)
 
 __all__ = [
     "ball_gap_fill_width", "ball_level_distance", "ball_probability", "erasure_radius",

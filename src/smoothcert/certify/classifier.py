@@ -23,9 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .noises.base import Noise
-from .norms import Norm
-from .stats import check_alpha, check_sample_count, lower_confidence_bound, top_two_p_value
+from smoothcert.noises.base import Noise
+from smoothcert.norms import Norm
+from smoothcert.stats import (
+    check_alpha,
+    check_sample_count,
+    lower_confidence_bound,
+    top_two_p_value,
+)
 
 __all__ = ["SmoothedClassifier", "Certificate", "Prediction", "ABSTAIN", "CERTIFY_MODES"]
 
@@ -35,7 +40,7 @@ log = logging.getLogger(__name__)
 ABSTAIN = -1
 
 #: certification modes: all n samples ([CRK19]), or as many as the goal needs
-#: (``smoothcert.adaptive``)
+#: (``smoothcert.certify.adaptive``)
 CERTIFY_MODES = ("fixed", "adaptive")
 
 #: noise is drawn in pieces of at most this many numbers (64 MiB in float32), independent of the
@@ -266,7 +271,7 @@ class SmoothedClassifier:
         the goal is decided: ``radii`` (certify or give up each radius) and/or ``tolerance``
         (the radius is within it of the best n samples could give; a number, or "1%"). Same
         guarantee at level alpha, far fewer samples (``Certificate.samples``); see
-        ``smoothcert.adaptive``.
+        ``smoothcert.certify.adaptive``.
         """
         return self.certify_batch(x.unsqueeze(0) if isinstance(x, torch.Tensor) else x, n0, n,
                                   alpha, norms, generators=[generator], convert=convert,
@@ -283,7 +288,7 @@ class SmoothedClassifier:
         estimation draws come one after the other from it, so they are independent)."""
         if mode == "adaptive":
             # adaptive certification builds on this class, hence the import here
-            from .adaptive import certify_adaptive
+            from smoothcert.certify.adaptive import certify_adaptive
 
             return list(certify_adaptive(self, xs, n0, n, alpha, norms, radii=radii,
                                          tolerance=tolerance, generators=generators,

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ._version import __version__
+from smoothcert._version import __version__
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT"]
 
@@ -76,7 +76,7 @@ def save_checkpoint(path: str | os.PathLike, *, model: torch.nn.Module, arch: st
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
                     ) -> Checkpoint:
     """Load a checkpoint written by ``save_checkpoint`` and rebuild its model (eval mode)."""
-    from .models import get_model
+    from smoothcert.models import get_model
 
     path = Path(path)
     if not path.is_file():

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .disks import random_disks
-from .grid import risk_table
-from .interference import InterferenceGaps, grid_gaps
+from smoothcert.pal_sulam.population.disks import random_disks
+from smoothcert.pal_sulam.population.grid import risk_table
+from smoothcert.pal_sulam.population.interference import InterferenceGaps, grid_gaps
 
 __all__ = ["SyntheticConfig", "SyntheticResult", "run_synthetic", "write_synthetic_csv",
            "disk_gaps", "MEAN_HEADER", "PER_IMAGE_HEADER"]

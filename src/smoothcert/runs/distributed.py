@@ -12,12 +12,12 @@ the device type only (``--device cuda`` -> ``cuda:LOCAL_RANK``).
 What runs distributed:
 
 - certification (``run_sharded``): each process certifies one shard of the selected inputs into
-  its own results file (``smoothcert.shards``); after a barrier, rank 0 merges the shards into the
+  its own results file (``smoothcert.runs.shards``); after a barrier, rank 0 merges the shards into the
   one file a single process would have written;
 - the n samples of one input can be split between processes and their counts summed
-  (``smoothcert.sample_split``);
+  (``smoothcert.certify.split_sample``);
 - training: DistributedDataParallel, each process taking its part of every batch
-  (``smoothcert.training``).
+  (``smoothcert.training.loop``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .shards import MergeSummary, Shard, merge_shards, shard_paths
+from smoothcert.runs.shards import MergeSummary, Shard, merge_shards, shard_paths
 
 __all__ = [
     "World",

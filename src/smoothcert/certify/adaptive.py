@@ -56,10 +56,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .noises.base import Noise
-from .norms import Norm
-from .smooth import ABSTAIN, Certificate, SmoothedClassifier
-from .stats import check_alpha, check_sample_count, clopper_pearson_lower
+from smoothcert.certify.classifier import ABSTAIN, Certificate, SmoothedClassifier
+from smoothcert.noises.base import Noise
+from smoothcert.norms import Norm
+from smoothcert.stats import check_alpha, check_sample_count, clopper_pearson_lower
 
 __all__ = [
     "StagePlan",

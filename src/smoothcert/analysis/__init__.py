@@ -1,0 +1,1 @@
+"""Analysis of results: certified accuracy at radii, envelopes over runs, tables."""

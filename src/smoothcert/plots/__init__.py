@@ -1,0 +1,1 @@
+"""All figures. matplotlib is imported here and nowhere else in the library."""

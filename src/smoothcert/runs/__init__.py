@@ -1,0 +1,1 @@
+"""Run plumbing: results files and run records, shards, distributed runs, sweeps, atomic files."""
