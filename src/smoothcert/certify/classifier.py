@@ -87,33 +87,31 @@ class Certificate:
 
 
 class _NoiseStream:
-    """One input's noise, served in slices of any size from pieces of a fixed size.
+    """One input's noisy copies T(x), served in slices of any size from pieces of a fixed size.
 
     The pieces have ``min(piece_rows, remaining)`` rows, a function of the total and the
-    dimension only, so the same generator gives the same noise for every slicing.
+    dimension only, so the same generator gives the same noisy inputs for every slicing.
     """
 
-    def __init__(self, noise: Noise, total: int, generator: torch.Generator | None,
-                 device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(self, noise: Noise, x: torch.Tensor, total: int,
+                 generator: torch.Generator | None) -> None:
         self._noise = noise
+        self._x = x.reshape(1, noise.dim)
         self._remaining = total
         self._generator = generator
-        self._device = device
-        self._dtype = dtype
         self._piece_rows = max(1, _PIECE_ELEMENTS // noise.dim)
         self._piece: torch.Tensor | None = None
         self._used = 0
 
     def take(self, rows: int) -> torch.Tensor:
-        """The next ``rows`` draws, shape (rows, dim)."""
+        """The next ``rows`` noisy copies of x, shape (rows, dim)."""
         parts = []
         while rows > 0:
             if self._piece is None or self._used == self._piece.shape[0]:
                 size = min(self._piece_rows, self._remaining)
                 if size < 1:
                     raise RuntimeError("noise stream exhausted")
-                self._piece = self._noise.sample(size, generator=self._generator,
-                                                  device=self._device, dtype=self._dtype)
+                self._piece = self._noise.perturb(self._x.expand(size, -1), self._generator)
                 self._remaining -= size
                 self._used = 0
             step = min(rows, self._piece.shape[0] - self._used)
@@ -386,7 +384,7 @@ class SmoothedClassifier:
 
     def _streams(self, xs: torch.Tensor, num: int, gens: list[torch.Generator | None]
                  ) -> list[_NoiseStream]:
-        return [_NoiseStream(self.noise, num, gen, xs.device, xs.dtype) for gen in gens]
+        return [_NoiseStream(self.noise, x, num, gen) for x, gen in zip(xs, gens, strict=True)]
 
     def _group_counts(self, xs: torch.Tensor, num: int, streams: list[_NoiseStream]
                       ) -> torch.Tensor:
@@ -407,8 +405,8 @@ class SmoothedClassifier:
             batch = torch.empty((k * m, *shape), dtype=xs.dtype, device=device,
                                 memory_format=memory_format)
             for i, stream in enumerate(streams):
-                # adding into the batch also converts to its memory format, in one pass
-                torch.add(xs[i], stream.take(m).view(m, *shape), out=batch[i * m:(i + 1) * m])
+                # copying into the batch also converts to its memory format, in one pass
+                batch[i * m:(i + 1) * m].copy_(stream.take(m).view(m, *shape))
             predictions = self._classify(batch)
             counts += torch.bincount((predictions.view(k, m) + offsets).view(-1),
                                      minlength=k * classes).view(k, classes)

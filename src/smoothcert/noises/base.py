@@ -1,5 +1,11 @@
 """The Noise base class and the registry of smoothing-noise families.
 
+A smoothing distribution is a random transformation T of the input x; the smoothed classifier is
+g(x) = argmax_c P[f(T(x)) = c]. Additive noise, T(x) = x + delta with delta ~ q, is the usual kind
+(every family of [YDH+20]); a family may transform x otherwise (``additive = False``, e.g.
+splitting noise), and a *deterministic* family draws T uniformly from a finite set of
+transformations that certification enumerates instead of sampling (``deterministic = True``).
+
 A family is one frozen dataclass, registered with ``@register_noise("name")``, that implements
 three small hooks at scale 1 (``_unit_sigma``, ``_sample_unit``, ``_unit_radius``) and, if it has
 shape parameters, ``_validate``. The public methods here are final: they own validation, dtype and
@@ -70,6 +76,10 @@ class Noise(abc.ABC):
     sigma: float
 
     name: ClassVar[str] = ""
+    #: T(x) = x + delta with delta ~ q (``sample`` draws delta); False for other transformations
+    additive: ClassVar[bool] = True
+    #: T is uniform over a finite set of transformations, enumerated rather than sampled
+    deterministic: ClassVar[bool] = False
     #: norms certified directly by a theorem (not by the lp conversion)
     _direct_norms: ClassVar[tuple[Norm, ...]] = ()
 
@@ -87,12 +97,20 @@ class Noise(abc.ABC):
     def _unit_sigma(self) -> float:
         """sigma at scale 1 (s_1 in the spec), exact."""
 
-    @abc.abstractmethod
     def _sample_unit(
         self, batch: int, *, generator: torch.Generator | None, device: torch.device,
         dtype: torch.dtype,
     ) -> torch.Tensor:
-        """``batch`` independent draws at scale 1, shape (batch, dim)."""
+        """``batch`` independent draws at scale 1, shape (batch, dim); additive families only."""
+        raise TypeError(f"{self.name} is not additive noise: it has no delta to sample; use "
+                        f"perturb(x) for draws of its transformation")
+
+    def _perturb(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """One draw of T(x[i]) for each row of ``x`` (shape (batch, dim)), at this scale.
+
+        The default is additive: x + delta. Families that transform x otherwise override it.
+        """
+        return x + self.sample(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
 
     @abc.abstractmethod
     def _unit_radius(self, p_lower: np.ndarray, norm: Norm) -> np.ndarray:
@@ -172,18 +190,36 @@ class Noise(abc.ABC):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if not x.is_floating_point():
             raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-        if x.numel() == self.dim:
-            batch = 1
-        elif x.dim() >= 1 and x.shape[0] > 0 and x[0].numel() == self.dim:
-            batch = x.shape[0]
-        else:
-            per = x[0].numel() if x.dim() >= 1 and x.shape[0] > 0 else x.numel()
-            raise ValueError(
-                f"x of shape {tuple(x.shape)} has {per} entries per example, but this "
-                f"{self.name} noise has dim={self.dim}"
-            )
+        batch = self._rows(x)
         return self.sample(batch, generator=generator, device=x.device,
                            dtype=x.dtype).reshape(x.shape)
+
+    def perturb(self, x: torch.Tensor, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+        """One independent draw of the random transformation T(x) for each example of ``x``.
+
+        ``x`` is a batch (x[i] has ``dim`` entries) or a single example of ``dim`` entries; the
+        result has its shape, dtype and device. For additive noise this is x + delta. The base
+        classifier of the smoothed classifier sees exactly these inputs.
+        """
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+        rows = self._rows(x)
+        return self._perturb(x.reshape(rows, self.dim), generator).reshape(x.shape)
+
+    def _rows(self, x: torch.Tensor) -> int:
+        """The number of examples in ``x`` (a batch, or one example of ``dim`` entries)."""
+        if x.numel() == self.dim:
+            return 1
+        if x.dim() >= 1 and x.shape[0] > 0 and x[0].numel() == self.dim:
+            return x.shape[0]
+        per = x[0].numel() if x.dim() >= 1 and x.shape[0] > 0 else x.numel()
+        raise ValueError(
+            f"x of shape {tuple(x.shape)} has {per} entries per example, but this "
+            f"{self.name} noise has dim={self.dim}"
+        )
 
     def certifies(self, norm: Norm | str) -> bool:
         """Whether ``norm`` is certified directly (without the lp conversion)."""
