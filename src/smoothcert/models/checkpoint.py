@@ -16,7 +16,6 @@ with ``weights_only=True`` (no pickled code runs on load). Keys:
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 from smoothcert._version import __version__
+from smoothcert.runs.atomic import atomic_writer
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT"]
 
@@ -51,7 +51,8 @@ def save_checkpoint(path: str | os.PathLike, *, model: torch.nn.Module, arch: st
                     train_noise: dict[str, Any] | None, config: dict[str, Any], epoch: int,
                     **extra: Any) -> Path:
     """Write a checkpoint atomically (a temporary file in the same folder, then a rename), so a
-    crash mid-write never leaves a truncated checkpoint behind. ``extra`` holds resume state
+    crash mid-write never leaves a truncated checkpoint behind; the file gets the permissions
+    ``open`` would give it (umask honoured). ``extra`` holds resume state
     (``optimizer``, ``scheduler``, ``rng``, ``metrics``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,14 +63,8 @@ def save_checkpoint(path: str | os.PathLike, *, model: torch.nn.Module, arch: st
         "input_shape": [int(s) for s in input_shape], "state_dict": state,
         "train_noise": train_noise, "config": config, "epoch": int(epoch), **extra,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as fh:
+        torch.save(payload, fh)
     return path
 
 

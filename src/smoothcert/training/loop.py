@@ -420,7 +420,7 @@ def _evaluation_counts(model: nn.Module, dataset: Any, indices: torch.Tensor, ba
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             correct += int((model(x).argmax(1) == y).sum())
             if noise is not None:
-                noisy = x + noise.sample_like(x, generator)
+                noisy = noise.perturb(x, generator)
                 correct_noisy += int((model(noisy).argmax(1) == y).sum())
             total += len(y)
     finally:
@@ -470,12 +470,11 @@ def _run_epoch(model: nn.Module, dataset: Any, indices: torch.Tensor, config: Tr
             logits = model(x)
             loss = F.cross_entropy(logits, y)
         elif config.stability:
-            both = torch.cat([x + noise.sample_like(x, noise_gen),
-                              x + noise.sample_like(x, noise_gen)])
+            both = torch.cat([noise.perturb(x, noise_gen), noise.perturb(x, noise_gen)])
             logits, logits2 = model(both).chunk(2)
             loss = stability_loss(logits, logits2, y, config.stability_weight)
         else:
-            logits = model(x + noise.sample_like(x, noise_gen))
+            logits = model(noise.perturb(x, noise_gen))
             loss = F.cross_entropy(logits, y)
         # summed over the processes before the check, so that all of them stop together
         step_loss, step_correct, step_seen = all_reduce_sum(np.array(
