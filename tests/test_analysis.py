@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smoothcert.analysis.accuracy import (
+from smoothcert.analysis import (
     accuracy_curve,
     average_certified_radius,
     certified_accuracy,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm as normal
 
-from smoothcert.analysis.accuracy import read_results
+from smoothcert.analysis import read_results
 from smoothcert.cli.main import main
 
 D = 64  # digits: 1 x 8 x 8

@@ -9,7 +9,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from smoothcert.analysis.accuracy import read_results
+from smoothcert.analysis import read_results
 from smoothcert.cli.main import main
 from smoothcert.noises import get_noise
 from smoothcert.plots.certified import (

@@ -31,7 +31,7 @@ _EXPORTS = {
     "load_checkpoint": "smoothcert.models.checkpoint",
     "certify_adaptive": "smoothcert.certify.adaptive",
     "required_p_lower": "smoothcert.certify.adaptive",
-    "read_results": "smoothcert.analysis.accuracy",
+    "read_results": "smoothcert.analysis.results",
     "certified_accuracy": "smoothcert.analysis.accuracy",
     "envelope": "smoothcert.analysis.accuracy",
     "smoothed_risk": "smoothcert.pal_sulam.risk",

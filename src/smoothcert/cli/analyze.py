@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from smoothcert.analysis.accuracy import (
+from smoothcert.analysis import (
     TABLE_FORMATS,
     CertificationResults,
     accuracy_curve,

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from smoothcert.analysis.accuracy import (
+from smoothcert.analysis import (
     CertificationResults,
     accuracy_curve,
     average_certified_radius,

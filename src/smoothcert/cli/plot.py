@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from smoothcert.analysis.accuracy import group_by_noise, read_results
+from smoothcert.analysis import group_by_noise, read_results
 from smoothcert.cli.analyze import common_norm, parse_labels
 from smoothcert.norms import Norm
 from smoothcert.plots.certified import (

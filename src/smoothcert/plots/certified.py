@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from smoothcert.analysis.accuracy import (
+from smoothcert.analysis import (
     AccuracyCurve,
     CertificationResults,
     accuracy_curve,

@@ -26,6 +26,7 @@ from typing import Any
 
 from smoothcert._version import __version__
 from smoothcert.runs.atomic import write_text_atomic
+from smoothcert.runs.reading import read_run_record, read_table, run_json_path
 
 __all__ = [
     "ResultsWriter",
@@ -43,11 +44,6 @@ def certify_columns(norms: Sequence[str]) -> tuple[str, ...]:
     """Columns of a ``smoothcert certify`` results file with one radius column per norm."""
     return ("idx", "label", "prediction", "p_lower", *(f"radius_{norm}" for norm in norms),
             "correct", "samples", "seconds")
-
-
-def run_json_path(path: str | os.PathLike) -> Path:
-    """The run record beside a results file: ``results.tsv`` -> ``results.json``."""
-    return Path(path).with_suffix(".json")
 
 
 def command_line(argv: Sequence[str] | None = None) -> list[str]:
@@ -83,40 +79,6 @@ def _format(value: Any) -> str:
 def _json_ready(value: Any) -> Any:
     """``value`` as it reads back from JSON, so that configurations compare equal."""
     return json.loads(json.dumps(value))
-
-
-class _ExistingFile:
-    """What a results file already holds: its completed indices and where its valid part ends."""
-
-    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
-        data = path.read_bytes()
-        self.completed: list[int] = []
-        self.valid_bytes = 0
-        if not data:
-            return
-        lines = data.split(b"\n")
-        # the element after the last newline is empty for a complete file, and otherwise the
-        # partial line of an interrupted write
-        complete, partial = lines[:-1], lines[-1]
-        if not complete:
-            return  # not even the header was finished
-        header = tuple(complete[0].decode("utf-8").split("\t"))
-        if header != columns:
-            raise ValueError(
-                f"results file {str(path)!r} has columns {', '.join(header)}, but this run "
-                f"writes {', '.join(columns)}; choose another output file")
-        for number, line in enumerate(complete[1:], start=2):
-            fields = line.decode("utf-8").split("\t")
-            if len(fields) != len(columns):
-                raise ValueError(
-                    f"results file {str(path)!r} line {number} has {len(fields)} fields, "
-                    f"expected {len(columns)}; the file is damaged, choose another output file")
-            try:
-                self.completed.append(int(fields[0]))
-            except ValueError:
-                raise ValueError(f"results file {str(path)!r} line {number}: idx "
-                                 f"{fields[0]!r} is not an integer") from None
-        self.valid_bytes = len(data) - len(partial)
 
 
 def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -155,25 +117,24 @@ class ResultsWriter:
                              f"kept for the run record beside the results)")
 
         # every check comes before the first write, so a refused run changes no file
-        record: dict[str, Any] | None = None
-        if meta_path.exists():
-            try:
-                record = json.loads(meta_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"run record {str(meta_path)!r} is not valid JSON ({exc})"
-                                 ) from exc
-            if not isinstance(record, dict) or record.get("configuration") != configuration:
-                diff = _differences((record or {}).get("configuration") or {}, configuration)
-                raise ValueError(
-                    f"{str(self.path)!r} belongs to another run ({'; '.join(diff)}); choose "
-                    f"another output file, or delete it and {meta_path.name} to start over")
-        existing = _ExistingFile(self.path, self.columns) if self.path.exists() else None
-        if record is None and existing is not None and existing.valid_bytes > 0:
+        record = read_run_record(self.path)
+        if record is not None and record.get("configuration") != configuration:
+            diff = _differences(record.get("configuration") or {}, configuration)
+            raise ValueError(
+                f"{str(self.path)!r} belongs to another run ({'; '.join(diff)}); choose "
+                f"another output file, or delete it and {meta_path.name} to start over")
+        existing = read_table(self.path) if self.path.exists() else None
+        if existing is not None and existing.header is not None \
+                and existing.columns != self.columns:
+            raise ValueError(
+                f"results file {str(self.path)!r} has columns {', '.join(existing.columns)}, "
+                f"but this run writes {', '.join(self.columns)}; choose another output file")
+        if record is None and existing is not None and existing.complete_bytes > 0:
             raise ValueError(
                 f"{str(self.path)!r} exists without its run record {meta_path.name}, so it "
                 f"cannot be resumed safely; choose another output file")
 
-        self.completed = frozenset(existing.completed) if existing else frozenset()
+        self.completed = frozenset(existing.idx) if existing else frozenset()
         session = {"settings": _json_ready(dict(settings or {})),
                    "command": command_line(command),
                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -185,10 +146,10 @@ class ResultsWriter:
                 {**session, "completed_before": len(self.completed)})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _write_json(meta_path, record)
-        if existing is not None and existing.valid_bytes < self.path.stat().st_size:
+        if existing is not None and existing.complete_bytes < self.path.stat().st_size:
             # drop the partial last line of an interrupted write (or an unfinished header)
             with open(self.path, "r+b") as fh:
-                fh.truncate(existing.valid_bytes)
+                fh.truncate(existing.complete_bytes)
         self._file = open(self.path, "a", encoding="utf-8", newline="")
         if self._file.tell() == 0:
             self._line(self.columns)

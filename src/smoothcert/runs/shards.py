@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from smoothcert.runs.atomic import write_text_atomic
-from smoothcert.runs.results import command_line, library_versions, run_json_path
+from smoothcert.runs.reading import read_run_record, read_table, run_json_path
+from smoothcert.runs.results import command_line, library_versions
 
 __all__ = [
     "Shard",
@@ -148,15 +149,12 @@ def _latest_settings(record: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _read_record(path: Path) -> dict[str, Any]:
-    meta = run_json_path(path)
-    if not meta.exists():
-        raise FileNotFoundError(f"{str(path)!r} has no run record {meta.name} beside it")
-    try:
-        record = json.loads(meta.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"run record {str(meta)!r} is not valid JSON ({exc})") from exc
-    if not isinstance(record, dict) or not isinstance(record.get("configuration"), dict):
-        raise ValueError(f"run record {str(meta)!r} has no configuration")
+    record = read_run_record(path)
+    if record is None:
+        raise FileNotFoundError(f"{str(path)!r} has no run record {run_json_path(path).name} "
+                                f"beside it")
+    if not isinstance(record.get("configuration"), dict):
+        raise ValueError(f"run record {str(run_json_path(path))!r} has no configuration")
     return record
 
 
@@ -178,25 +176,15 @@ def _read_shard(path: Path) -> _ShardFile:
         raise ValueError(f"{str(path)!r}: its run record does not say how many inputs were "
                          f"selected (settings {SELECTED_KEY!r}: {selected!r})")
 
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
+    table = read_table(path)
+    if table.partial:
         raise ValueError(f"shard {shard} ({str(path)!r}) ends in an incomplete line (the run "
-                         f"was interrupted); run the same command again to resume it, then merge")
-    lines = data[:-1].decode("utf-8").split("\n")
-    header, columns = lines[0], tuple(lines[0].split("\t"))
-    if not columns or columns[0] != "idx":
-        raise ValueError(f"{str(path)!r} is not a results file: its header is {header!r}")
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        fields = line.split("\t")
-        if len(fields) != len(columns):
-            raise ValueError(f"{str(path)!r} line {number} has {len(fields)} fields, expected "
-                             f"{len(columns)}")
-        try:
-            rows.append((int(fields[0]), line))
-        except ValueError:
-            raise ValueError(f"{str(path)!r} line {number}: idx {fields[0]!r} is not an "
-                             f"integer") from None
+                         f"was interrupted); run the same command again to resume it, then "
+                         f"merge")
+    if table.header is None:
+        raise ValueError(f"{str(path)!r} is not a results file: it has no header line")
+    rows = list(zip(table.idx, table.rows, strict=True))
+    header, columns = table.header, table.columns
     return _ShardFile(path=path, header=header, columns=columns, rows=rows, record=record,
                       shard=shard, configuration=configuration, selected=selected)
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import itertools
-import json
 import logging
 import math
 import os
@@ -51,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+from smoothcert.runs.reading import read_run_record, read_table, run_json_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -361,16 +362,12 @@ def _normalized(value: Any) -> Any:
 def _results_complete(path: Path, options: Mapping[str, Any]) -> bool:
     """A results TSV is complete when its run record is beside it, the record describes the run
     this job asks for, and the TSV has a row for every input the job selects."""
-    record_path = path.with_suffix(".json")
-    if not path.is_file() or not record_path.is_file():
+    record = read_run_record(path) if path.is_file() else None
+    if record is None:
         return False
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"run record {str(record_path)!r} is not valid JSON ({exc})") from exc
-    configuration = record.get("configuration") if isinstance(record, Mapping) else None
+    configuration = record.get("configuration")
     if not isinstance(configuration, Mapping):
-        raise ValueError(f"run record {str(record_path)!r} has no configuration")
+        raise ValueError(f"run record {str(run_json_path(path))!r} has no configuration")
     differences = _record_differences(configuration, options)
     if differences:
         # not complete for this job: running it makes `certify` refuse the file with a message
@@ -384,10 +381,7 @@ def _results_complete(path: Path, options: Mapping[str, Any]) -> bool:
     from smoothcert.certify.dataset import select_indices
 
     wanted = select_indices(length, int(options.get("skip", 1)), int(options.get("max", -1)))
-    done = set()
-    for line in path.read_bytes().split(b"\n")[1:-1]:  # complete lines after the header
-        if line.strip():
-            done.add(int(line.split(b"\t", 1)[0]))
+    done = set(read_table(path).idx)
     return done.issuperset(wanted)
 
 
