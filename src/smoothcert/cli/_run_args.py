@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from smoothcert.certify.dataset import RunSummary
+from smoothcert.cli._model_args import add_model_arguments, check_model_arguments
 from smoothcert.cli._noise_args import add_noise_arguments, noise_from_args
 from smoothcert.cli._values import add_classes_argument
 from smoothcert.runs.distributed import World, rank_device, run_sharded
@@ -23,8 +24,7 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, type=Path,
-                        help="the base classifier: a checkpoint written by smoothcert train")
+    add_model_arguments(parser)
     parser.add_argument("--dataset", default=None,
                         help="dataset name (default: the checkpoint's); must match the "
                              "checkpoint's dataset, input shape and classes")
@@ -102,25 +102,36 @@ def prepare(args: argparse.Namespace) -> Prepared:
     from smoothcert.data import get_dataset
     from smoothcert.models.checkpoint import load_checkpoint
 
+    check_model_arguments(args)
     world = World.from_env()
     device = _device(args.device, world)
-    checkpoint = load_checkpoint(args.checkpoint, map_location=device)
-    name = args.dataset or checkpoint.dataset
     options = {} if args.classes is None else {"classes": args.classes}
-    dataset = get_dataset(name, split=args.split, root=args.data_dir, **options)
-    check_dataset_matches(checkpoint, dataset.info)
+    data = {"split": args.split, "root": args.data_dir, **options}
+    if args.checkpoint is None:  # the user's own model
+        from smoothcert.cli._model_args import load_model_from_args
+
+        name = args.dataset
+        dataset = get_dataset(name, **data)
+        model, identity, settings = load_model_from_args(args, dataset.info, device)
+        num_classes = dataset.info.num_classes
+    else:
+        checkpoint = load_checkpoint(args.checkpoint, map_location=device)
+        name = args.dataset or checkpoint.dataset
+        dataset = get_dataset(name, **data)
+        check_dataset_matches(checkpoint, dataset.info)
+        model, num_classes = checkpoint.model, checkpoint.num_classes
+        identity = {"checkpoint_sha256": file_sha256(args.checkpoint), "arch": checkpoint.arch}
+        settings = {"checkpoint": str(args.checkpoint)}
     noise = noise_from_args(args, dim=dataset.info.dim)
     smoothed = SmoothedClassifier(
-        checkpoint.model, noise, checkpoint.num_classes, batch_size=args.batch_size,
+        model, noise, num_classes, batch_size=args.batch_size,
         autocast=AUTOCAST_DTYPES.get(args.autocast), channels_last=args.channels_last,
         compile=args.compile)
     configuration = {
-        "checkpoint_sha256": file_sha256(args.checkpoint), "arch": checkpoint.arch,
-        "dataset": name, "split": args.split,
+        **identity, "dataset": name, "split": args.split,
         "classes": list(args.classes) if args.classes is not None else None,
     }
-    settings = {"checkpoint": str(args.checkpoint),
-                "data_dir": str(args.data_dir) if args.data_dir is not None else None}
+    settings["data_dir"] = str(args.data_dir) if args.data_dir is not None else None
     return Prepared(smoothed=smoothed, dataset=dataset, device=device,
                     configuration=configuration, settings=settings,
                     progress=sys.stderr.isatty() and world.is_main, world=world)

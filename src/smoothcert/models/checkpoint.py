@@ -81,7 +81,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except Exception as exc:
         raise ValueError(f"{str(path)!r} is not a readable smoothcert checkpoint ({exc})") from exc
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a smoothcert checkpoint (no format marker)")
+        raise ValueError(f"{str(path)!r} is not a smoothcert checkpoint (no format marker); "
+                         f"your own model's weights load with --arch NAME --weights FILE")
     model = get_model(raw["arch"], dataset=raw["dataset"], num_classes=raw["num_classes"],
                       input_shape=raw["input_shape"])
     try:
