@@ -1,0 +1,309 @@
+"""The documentation cannot drift from the code.
+
+- Every ``smoothcert ...`` command line in a shell block of README.md and docs/*.md parses with
+  the real parser, and every option named in inline code (`--flag value`) exists with a valid
+  value.
+- Blocks marked for it run, in document order, in a temporary folder: a fenced block whose info
+  string is ``bash test`` or ``python test``, and ``python file=NAME`` blocks, which are written
+  to NAME; python blocks share one namespace. A document with ``... test slow`` blocks is also
+  run whole (those blocks included) under ``-m slow``. Commands run at small scale:
+  ``SMALL`` replaces the values of the flags that set the amount of work, certify and predict get
+  ``--max 3``, the demo gets ``--quick``.
+- ``--help`` of every command works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from smoothcert.cli.main import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SHELLS = {"bash", "sh", "shell", "console"}
+#: values of the environment variables the examples use
+PLACEHOLDERS = {"SLURM_ARRAY_TASK_ID": "0", "SMOOTHCERT_DATA_DIR": "/path/to/data"}
+#: options of other programs named in the docs' inline code (torchrun's, pip's)
+FOREIGN = {"--nnodes", "--max-restarts", "--nproc-per-node", "--standalone", "--no-python",
+           "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id"}
+#: flags that set the amount of work, and their values in a tested run
+SMALL = {"--epochs": "1", "--n": "100", "--n0": "20"}
+TESTED_MAX = "3"
+
+
+@dataclass(frozen=True)
+class Block:
+    path: Path
+    line: int
+    lang: str
+    tags: tuple[str, ...]
+    text: str
+
+    @property
+    def where(self) -> str:
+        path = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{path}:{self.line}"
+
+
+_FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
+
+
+def blocks(path: Path) -> list[Block]:
+    text = path.read_text()
+    found = []
+    for match in _FENCE.finditer(text):
+        info = match.group(1).split()
+        line = text.count("\n", 0, match.start()) + 1
+        found.append(Block(path, line, info[0] if info else "", tuple(info[1:]), match.group(2)))
+    return found
+
+
+def prose(path: Path) -> str:
+    """The text outside fenced blocks."""
+    return _FENCE.sub("", path.read_text())
+
+
+def commands(text: str) -> list[str]:
+    """Shell command lines of a block: continuations joined, comments and blanks dropped."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def substitute(line: str) -> str:
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in PLACEHOLDERS:
+            raise AssertionError(f"no placeholder for ${name} in {line!r}: add it to "
+                                 f"PLACEHOLDERS")
+        return PLACEHOLDERS[name]
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, line)
+
+
+def smoothcert_argv(line: str) -> list[str] | None:
+    """The arguments after ``smoothcert`` in a command line (also after torchrun's ``--``)."""
+    tokens = shlex.split(substitute(line), comments=True)
+    for i, token in enumerate(tokens):
+        if token == "smoothcert" and (i == 0 or tokens[i - 1] == "--"):
+            return tokens[i + 1:]
+    return None
+
+
+def _documented_commands() -> list[tuple[str, list[str]]]:
+    found = []
+    for path in DOCS:
+        for block in blocks(path):
+            if block.lang in SHELLS:
+                for line in commands(block.text):
+                    argv = smoothcert_argv(line)
+                    if argv is not None:
+                        found.append((f"{block.where} {' '.join(argv)[:60]}", argv))
+    return found
+
+
+COMMANDS = _documented_commands()
+
+
+def test_the_docs_show_commands():
+    assert len(COMMANDS) >= 10
+
+
+@pytest.mark.parametrize("argv", [c[1] for c in COMMANDS], ids=[c[0] for c in COMMANDS])
+def test_documented_command_parses(argv, capsys):
+    if "--help" in argv or "-h" in argv:
+        argv = [a for a in argv if a not in ("--help", "-h")]
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"smoothcert {' '.join(argv)}: {capsys.readouterr().err.strip()}")
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in build_parser()._actions
+                  if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {flag: action for action in parser._actions for flag in action.option_strings}
+
+
+def _value_problem(action: argparse.Action, value: str) -> str | None:
+    if action.nargs == 0:
+        return None
+    if action.choices is not None and value not in action.choices:
+        return f"{value!r} is not one of {sorted(action.choices)}"
+    if callable(action.type):
+        try:
+            action.type(value)
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
+            return f"{value!r}: {exc}"
+    return None
+
+
+_PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_:/,.|-]*$")  # FILE, NAME, MEAN,STD, I/N, ...
+
+
+def _inline_problems(span: str, parsers: dict[str, argparse.ArgumentParser]) -> list[str]:
+    tokens = span.split()
+    if tokens[0] == "smoothcert":
+        if len(tokens) < 2 or tokens[1] not in parsers:
+            return [f"{span!r}: no command {tokens[1:2]}"] if len(tokens) > 1 else []
+        candidates = [_options(parsers[tokens[1]])]
+        tokens = tokens[2:]
+    else:
+        candidates = [_options(p) for p in parsers.values()]
+    problems = []
+    for i, token in enumerate(tokens):
+        if not token.startswith("--") or token == "--" or token in FOREIGN:
+            continue
+        flag = token.split("=", 1)[0]
+        actions = [options[flag] for options in candidates if flag in options]
+        if not actions:
+            problems.append(f"{span!r}: no command has the option {flag}")
+            continue
+        value = token.split("=", 1)[1] if "=" in token else (
+            tokens[i + 1] if i + 1 < len(tokens) else None)
+        if value is None or value.startswith("--") or _PLACEHOLDER.match(value):
+            continue
+        checks = [_value_problem(action, value) for action in actions]
+        if all(checks):
+            problems.append(f"{span!r}: {checks[0]}")
+    return problems
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_inline_options_exist_with_valid_values(path):
+    parsers = _subparsers()
+    spans = re.findall(r"`([^`\n]+)`", prose(path))
+    spans = [s.strip() for s in spans if s.strip().startswith(("--", "smoothcert "))]
+    problems = [p for span in spans for p in _inline_problems(span, parsers)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_inline_check_catches_a_drifted_option():
+    parsers = _subparsers()
+    assert _inline_problems("--autocast bfloat16", parsers)
+    assert not _inline_problems("--autocast bf16", parsers)
+    assert _inline_problems("smoothcert certify --no-such-flag", parsers)
+    assert not _inline_problems("--shard I/N", parsers)
+
+
+@pytest.mark.parametrize("command", sorted(_subparsers()))
+def test_help_of_every_command(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"smoothcert {command}" in capsys.readouterr().out
+
+
+# -- running the marked blocks -----------------------------------------------------------------
+
+def small(argv: list[str]) -> list[str]:
+    """``argv`` at the tested scale (see the module docstring)."""
+    out = list(argv)
+    for i, token in enumerate(out[:-1]):
+        if token in SMALL:
+            out[i + 1] = SMALL[token]
+    if out and out[0] in ("certify", "predict"):
+        if "--max" in out:
+            out[out.index("--max") + 1] = TESTED_MAX
+        else:
+            out += ["--max", TESTED_MAX]
+    if out and out[0] == "train" and "--max-train" not in out:
+        out += ["--max-train", "300"]
+    if out and out[0] == "demo" and "--quick" not in out:
+        out.append("--quick")
+    return out
+
+
+def _run_block(block: Block, namespace: dict, capsys, monkeypatch) -> None:
+    if block.lang == "python":
+        exec(compile(block.text, block.where, "exec"), namespace)
+        return
+    for line in commands(block.text):
+        if line.startswith("export "):
+            name, _, value = line[len("export "):].partition("=")
+            monkeypatch.setenv(name.strip(), substitute(shlex.split(value)[0]))
+            continue
+        argv = smoothcert_argv(line)
+        if argv is None:
+            pytest.fail(f"{block.where}: a tested block may hold smoothcert commands and "
+                        f"exports only, got {line!r}")
+        argv = small(argv)
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's errors
+            code = exc.code
+        assert code == 0, (f"{block.where}: smoothcert {' '.join(argv)} exited {code}: "
+                           f"{capsys.readouterr().err[-2000:]}")
+
+
+def _tested(path: Path, slow: bool) -> list[Block]:
+    """The blocks to run, in order: the ``file=`` and ``test`` blocks, and with ``slow`` also the
+    ``test slow`` ones (the whole document; without ``slow``, None if it has no slow block)."""
+    chosen = [b for b in blocks(path) if "test" in b.tags and (slow or "slow" not in b.tags)
+              or any(t.startswith("file=") for t in b.tags)]
+    if slow and not any("slow" in b.tags for b in chosen):
+        return []
+    return chosen
+
+
+def _run_doc(path: Path, slow: bool, tmp_path: Path, capsys, monkeypatch) -> None:
+    chosen = _tested(path, slow)
+    if not any("test" in b.tags for b in chosen):
+        pytest.skip(f"no {'slow ' if slow else ''}tested blocks in {path.name}")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # so that tested code imports the files written
+    monkeypatch.setattr(sys, "argv", ["smoothcert"])
+    namespace: dict = {"__name__": "__docs__"}  # python blocks share it, as in a notebook
+    for block in chosen:
+        names = [t[len("file="):] for t in block.tags if t.startswith("file=")]
+        if names:
+            (tmp_path / names[0]).write_text(block.text)
+        else:
+            _run_block(block, namespace, capsys, monkeypatch)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_marked_blocks_run(path, tmp_path, capsys, monkeypatch):
+    _run_doc(path, False, tmp_path, capsys, monkeypatch)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_marked_slow_blocks_run(path, tmp_path, capsys, monkeypatch):
+    _run_doc(path, True, tmp_path, capsys, monkeypatch)
+
+
+def test_small_scales_the_work_down():
+    assert small(["certify", "--n", "100000", "--out", "x"]) == [
+        "certify", "--n", "100", "--out", "x", "--max", TESTED_MAX]
+    assert small(["train", "--epochs", "120"]) == ["train", "--epochs", "1", "--max-train",
+                                                    "300"]
+    assert small(["demo"]) == ["demo", "--quick"]
+
+
+def test_a_failing_block_fails(tmp_path, capsys, monkeypatch):
+    doc = tmp_path / "doc.md"
+    doc.write_text("```bash test\nsmoothcert analyze no-such-file.tsv\n```\n")
+    with pytest.raises(AssertionError, match="doc.md:1: smoothcert analyze no-such-file.tsv "
+                                             "exited 2"):
+        _run_doc(doc, False, tmp_path, capsys, monkeypatch)
+    doc.write_text("```bash test\nls\n```\n")
+    with pytest.raises(pytest.fail.Exception, match="smoothcert commands and exports only"):
+        _run_doc(doc, False, tmp_path, capsys, monkeypatch)
