@@ -223,7 +223,7 @@ def small(argv: list[str]) -> list[str]:
         else:
             out += ["--max", TESTED_MAX]
     if out and out[0] == "train" and "--max-train" not in out:
-        out += ["--max-train", "300"]
+        out += ["--max-train", "300", "--max-eval", "100"]
     if out and out[0] == "demo" and "--quick" not in out:
         out.append("--quick")
     return out
@@ -294,7 +294,7 @@ def test_small_scales_the_work_down():
     assert small(["certify", "--n", "100000", "--out", "x"]) == [
         "certify", "--n", "100", "--out", "x", "--max", TESTED_MAX]
     assert small(["train", "--epochs", "120"]) == ["train", "--epochs", "1", "--max-train",
-                                                    "300"]
+                                                    "300", "--max-eval", "100"]
     assert small(["demo"]) == ["demo", "--quick"]
 
 
