@@ -181,3 +181,52 @@ def test_x_of_the_wrong_size(name, shape):
 def test_public_names_resolve():
     for name in ("Noise", "register_noise", "get_noise", "list_noises", "Norm"):
         assert getattr(smoothcert, name) is not None
+
+
+# ------------------------------------------------------ non-additive and deterministic families
+def _broken_family(base_name: str, attr: str, replacement):
+    from smoothcert.noises import noise_class
+
+    return type("Broken", (noise_class(base_name),),
+                {attr: replacement, "__module__": __name__})
+
+
+def test_contract_catches_a_splitting_width_off_sigma():
+    from smoothcert.noises._splitting import split_continuous
+
+    def perturb(self, x, generator):  # cells 1.5x too wide for the stated sigma
+        width = 3.0 * self.scale
+        return split_continuous(x, torch.rand(x.shape, generator=generator,
+                                              dtype=x.dtype) * width, width)
+
+    with pytest.raises(NoiseContractError, match=r"T\(x\) - x"):
+        checks.check_sigma(_broken_family("ssn", "_perturb", perturb)(dim=7, sigma=0.5))
+
+
+def test_contract_catches_a_draw_outside_the_enumeration():
+    def perturb(self, x, generator):  # the last draw's first coordinate is not a cell centre
+        t = torch.randint(0, self.num_transforms, (x.shape[0],), generator=generator)
+        out = self.transform_grid(self.grid_indices(x), t, x.dtype)
+        out[-1, 0] = 0.123
+        return out
+
+    noise = _broken_family("dssn", "_perturb", perturb)(dim=7, sigma=0.5)
+    with pytest.raises(NoiseContractError, match="outside its"):
+        checks.check_deterministic(noise)
+
+
+def test_contract_catches_a_transformation_never_drawn():
+    def perturb(self, x, generator):
+        t = torch.randint(0, self.num_transforms - 1, (x.shape[0],), generator=generator)
+        return self.transform_grid(self.grid_indices(x), t, x.dtype)
+
+    noise = _broken_family("dssn", "_perturb", perturb)(dim=7, sigma=0.5)
+    with pytest.raises(NoiseContractError, match="distinct transformations"):
+        checks.check_deterministic(noise)
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if not get_noise(n, dim=3, sigma=1.0)
+                                  .additive])
+def test_non_additive_families_have_no_delta(name):
+    with pytest.raises(TypeError, match="not additive"):
+        get_noise(name, dim=3, sigma=1.0).sample(2)

@@ -19,6 +19,19 @@ What is checked:
   same values; a norm the family does not certify directly is refused without ``convert=True``
   and, with it, equals the lp conversion of the direct radii.
 
+Families that are not additive (``noise.additive`` False, e.g. splitting noise) have no delta
+to sample: ``sample``/``sample_like`` must refuse with a TypeError, and the sampling and
+reproducibility checks apply to ``perturb`` instead (an input on the family's grid when it has a
+``quantization``). Their size is measured on the displacement T(x) - x, at x = 1/2 (the grid
+point below it for a ``quantization`` q) and at a scale of at most 1/8, where no cell of a
+transformation of [0, 1]-valued inputs reaches the edges: there sigma is the RMS displacement
+(clipping to [0, 1] makes it smaller near the edges, by design). With a ``quantization`` the
+probe's scale is a whole number L of half grid steps, the displacement is discrete with mean
+square sigma^2 (1 - 1/L^2), and the test allows that bias. Deterministic families
+(``noise.deterministic``) must also draw ``perturb`` from their L enumerated transformations
+(``check_deterministic``), and their radius need only grow with the scale, not in proportion
+(L = floor(2 scale q) is rounded).
+
 The size test: with Y_i = ||delta_i||_2^2 / (d sigma^2) for n independent draws, E[Y] = 1 by the
 definition of sigma. The check accepts when |mean(Y) - 1| <= z * s / sqrt(n) + 1e-9 with s the
 sample standard deviation of Y and n = ``default_draws(d)`` unless given (a self-normalized test:
@@ -52,6 +65,7 @@ __all__ = [
     "check_radius",
     "check_radius_kinds",
     "check_conversion",
+    "check_deterministic",
     "default_draws",
 ]
 
@@ -104,11 +118,25 @@ def check_registration(noise: Noise) -> None:
              f"{_label(noise)}: create(scale={noise.scale!r}) gives sigma {again.sigma!r}")
 
 
+def _on_grid(noise: Noise, value: float) -> float:
+    """``value`` moved down onto the family's grid {0, 1/q, ..., 1} if it has a quantization."""
+    q = getattr(noise, "quantization", None)
+    return value if q is None else math.floor(value * q) / q
+
+
 # ---------------------------------------------------------------------------------- sampling
 def check_sampling(noise: Noise, device: torch.device | str = "cpu") -> None:
-    """sample_like keeps shape, dtype and device; wrong inputs are refused."""
+    """sample_like (additive families) or perturb (the others) keeps shape, dtype and device;
+    wrong inputs are refused."""
+    if not noise.additive:
+        _check_perturb(noise, torch.device(device))
+        return
     device = torch.device(device)
     d = noise.dim
+    x = torch.full((3, d), 0.25, dtype=torch.float64, device=device)
+    _require(torch.equal(noise.perturb(x, _generator(0, device)),
+                         x + noise.sample_like(x, generator=_generator(0, device))),
+             f"{_label(noise)}: perturb(x) is not x + sample_like(x) for the same generator")
     for dtype in (torch.float32, torch.float64):
         for shape in ((3, d), (2, 1, d), (d,), (1, d)):
             x = torch.full(shape, 0.25, dtype=dtype, device=device)
@@ -148,13 +176,55 @@ def check_sampling(noise: Noise, device: torch.device | str = "cpu") -> None:
         raise NoiseContractError(f"{_label(noise)}.sample_like accepted {kind}")
 
 
+def _check_perturb(noise: Noise, device: torch.device) -> None:
+    d = noise.dim
+    value = _on_grid(noise, 0.25)
+    for dtype in (torch.float32, torch.float64):
+        for shape in ((3, d), (2, 1, d), (d,), (1, d)):
+            x = torch.full(shape, value, dtype=dtype, device=device)
+            out = noise.perturb(x, _generator(0, device))
+            _require(isinstance(out, torch.Tensor) and out.shape == x.shape
+                     and out.dtype == x.dtype and out.device == x.device,
+                     f"{_label(noise)}.perturb(x of shape {tuple(shape)}, {dtype}, {device}) "
+                     f"returned {type(out).__name__} {tuple(getattr(out, 'shape', ()))}")
+            _require(bool(torch.isfinite(out).all()),
+                     f"{_label(noise)}.perturb returned non-finite values ({dtype})")
+            _require(bool((x == value).all()), f"{_label(noise)}.perturb modified x")
+        rows = noise.perturb(torch.full((8, d), value, dtype=dtype, device=device),
+                             _generator(0, device))
+        _require(not all(torch.equal(rows[0], row) for row in rows[1:]),
+                 f"{_label(noise)}.perturb gave 8 identical rows for 8 copies of x")
+    try:
+        noise.sample_like(torch.zeros((2, d), device=device))
+    except TypeError:
+        pass
+    else:
+        raise NoiseContractError(f"{_label(noise)} is not additive but sample_like drew a delta")
+    bad_shapes = [(2, d + 1)] + ([(d + 1,), (3, d - 1)] if d > 1 else [(2, 2)])
+    for shape in bad_shapes:
+        try:
+            noise.perturb(torch.zeros(shape, device=device))
+        except ValueError:
+            continue
+        raise NoiseContractError(
+            f"{_label(noise)}.perturb accepted x of shape {shape} without a ValueError")
+    for bad, kind in ((torch.zeros((2, d), dtype=torch.int64, device=device), "an integer tensor"),
+                      (np.zeros((2, d), dtype=np.float32), "a numpy array")):
+        try:
+            noise.perturb(bad)
+        except TypeError:
+            continue
+        raise NoiseContractError(f"{_label(noise)}.perturb accepted {kind}")
+
+
 def check_reproducibility(noise: Noise, device: torch.device | str = "cpu") -> None:
     """Same generator seed: the same draws; different seed: different draws."""
     device = torch.device(device)
-    x = torch.zeros((8, noise.dim), device=device)
-    first = noise.sample_like(x, generator=_generator(1234, device))
-    again = noise.sample_like(x, generator=_generator(1234, device))
-    other = noise.sample_like(x, generator=_generator(4321, device))
+    x = torch.full((8, noise.dim), _on_grid(noise, 0.25), device=device)
+    draw = noise.sample_like if noise.additive else noise.perturb
+    first = draw(x, generator=_generator(1234, device))
+    again = draw(x, generator=_generator(1234, device))
+    other = draw(x, generator=_generator(4321, device))
     _require(torch.equal(first, again),
              f"{_label(noise)}: two draws with the same generator seed differ")
     _require(not torch.equal(first, other),
@@ -167,20 +237,41 @@ def check_sigma(noise: Noise, *, draws: int | None = None, seed: int = 0, z: flo
     n = default_draws(noise.dim) if draws is None else int(draws)
     device = torch.device(device)
     gen = _generator(seed, device)
+    probe, x0, bias = (noise, 0.0, 0.0) if noise.additive else _displacement_probe(noise)
     y = np.empty(n, dtype=np.float64)
     chunk = max(1, (1 << 20) // noise.dim)
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
-        delta = noise.sample(m, generator=gen, device=device, dtype=torch.float64)
+        if noise.additive:
+            delta = noise.sample(m, generator=gen, device=device, dtype=torch.float64)
+        else:
+            x = torch.full((m, noise.dim), x0, dtype=torch.float64, device=device)
+            delta = probe.perturb(x, gen) - x
         sq = torch.linalg.vector_norm(delta, dim=1).pow(2).cpu().numpy()
-        y[start:start + m] = sq / (noise.dim * noise.sigma ** 2)
+        y[start:start + m] = sq / (noise.dim * probe.sigma ** 2)
     mean = float(y.mean())
     se = float(y.std(ddof=1)) / math.sqrt(n)
-    tol = z * se + 1e-9
+    tol = z * se + 1e-9 + bias
+    what = "E||delta||^2" if noise.additive else f"E||T(x) - x||^2 at x = {x0:g}"
     _require(math.isfinite(mean) and abs(mean - 1.0) <= tol,
-             f"{_label(noise)}: empirical E||delta||^2/(d sigma^2) = {mean:.6f} from {n} draws, "
-             f"expected 1 within {tol:.2e} ({z} standard errors)")
+             f"{_label(noise)}: empirical {what}/(d sigma^2) = {mean:.6f} from {n} draws"
+             f"{'' if probe is noise else f' at scale {probe.scale:g}'}, expected 1 within "
+             f"{tol:.2e} ({z} standard errors{' + discretization' if bias else ''})")
     return mean
+
+
+def _displacement_probe(noise: Noise) -> tuple[Noise, float, float]:
+    """(the family at a scale where no cell reaches the edges, the interior x, the allowed
+    bias of the mean square): see the module docstring."""
+    scale = min(noise.scale, 0.125)
+    q = getattr(noise, "quantization", None)
+    bias = 0.0
+    if q is not None:
+        steps = max(2, math.floor(2 * scale * q))
+        scale = steps / (2 * q)
+        bias = 1.0 / steps ** 2
+    probe = type(noise).create(dim=noise.dim, scale=scale, **noise.shape_params)
+    return probe, _on_grid(noise, 0.5), bias
 
 
 # ------------------------------------------------------------------------------------- radii
@@ -235,6 +326,10 @@ def _check_radius_norm(noise: Noise, doubled: Noise | None, p: np.ndarray, norm:
     if doubled is None:
         return
     r2 = doubled.certified_radius(p, norm, convert=convert)
+    if noise.deterministic:
+        _require(np.all(r2 >= r), lambda: f"{what}: a doubled scale certifies less: "
+                 f"{r2[r2 < r][:5]} for {r[r2 < r][:5]}")
+        return
     finite = np.isfinite(r)
     _require(np.allclose(r2[finite], 2.0 * r[finite], rtol=1e-12, atol=0.0)
              and np.array_equal(np.isinf(r2), np.isinf(r)),
@@ -288,6 +383,59 @@ def check_conversion(noise: Noise) -> None:
                  f"{_label(noise)} {norm.value} (converted): {got} != lp rule {expected}")
 
 
+# ----------------------------------------------------------------------------- deterministic
+def check_deterministic(noise: Noise, device: torch.device | str = "cpu") -> None:
+    """A deterministic family enumerates L >= 1 transformations (``num_transforms``,
+    ``grid_indices``, ``transform_grid``), ``perturb`` draws each of them and nothing else, and
+    ``radius_from_counts`` gives one float64 radius >= 0 per count vector."""
+    if not noise.deterministic:
+        return
+    device = torch.device(device)
+    length = noise.num_transforms
+    _require(isinstance(length, int) and length >= 1,
+             f"{_label(noise)} enumerates {length!r} transformations")
+    # every draw is checked in 2 L draws of this instance; that all L transformations are drawn,
+    # in 20 L draws of the family in at most 16 dimensions (cheaper, same sampling code)
+    _check_enumeration(noise, 2, device)
+    _check_enumeration(type(noise).create(dim=min(noise.dim, 16), scale=noise.scale,
+                                          **noise.shape_params), 20, device)
+    counts = np.zeros((3, 4), dtype=np.int64)
+    counts[0, 0] = length
+    counts[1, 1] = length
+    counts[2, :2] = (length - length // 2, length // 2)
+    radius = noise.radius_from_counts(counts)
+    _require(isinstance(radius, np.ndarray) and radius.dtype == np.float64
+             and radius.shape == (3,) and bool(np.all(radius >= 0)),
+             f"{_label(noise)}.radius_from_counts gave {radius!r} for three count vectors")
+
+
+def _check_enumeration(noise: Noise, per: int, device: torch.device) -> None:
+    length = noise.num_transforms
+    x = torch.full((1, noise.dim), _on_grid(noise, 0.25), dtype=torch.float64, device=device)
+    every = noise.transform_grid(noise.grid_indices(x), torch.arange(length, device=device),
+                                 torch.float64)
+    draws = noise.perturb(x.expand(per * length, -1), _generator(0, device))
+    # match each row to the first enumerated transformation with the nearest random projection
+    # (equal rows match the same one), then require exact equality with it
+    weights = torch.randn(noise.dim, generator=_generator(1, device), dtype=torch.float64,
+                          device=device)
+    signature = every @ weights
+
+    def nearest(rows: torch.Tensor) -> torch.Tensor:
+        return ((rows @ weights)[:, None] - signature[None, :]).abs().argmin(dim=1)
+
+    drawn = nearest(draws)
+    _require(torch.equal(draws, every[drawn]), f"{_label(noise)}.perturb drew a "
+             f"transformation outside its {length} enumerated ones")
+    if per < 20:
+        return
+    distinct = torch.unique(nearest(every)).numel()
+    # 20 L uniform draws miss a given t with probability e^-20
+    seen = torch.unique(drawn).numel()
+    _require(seen == distinct, f"{_label(noise)}.perturb drew {seen} of its {distinct} "
+             f"distinct transformations in {per * length} draws")
+
+
 # -------------------------------------------------------------------------------------- all
 def check_noise(noise: Noise, *, draws: int | None = None, seed: int = 0,
                 devices: Iterable[torch.device | str] = ("cpu",)) -> None:
@@ -303,6 +451,7 @@ def check_noise(noise: Noise, *, draws: int | None = None, seed: int = 0,
     for device in devices:
         check_sampling(noise, device)
         check_reproducibility(noise, device)
+        check_deterministic(noise, device)
     check_sigma(noise, draws=draws, seed=seed)
     check_radius(noise)
     check_radius_kinds(noise)
