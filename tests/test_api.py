@@ -20,7 +20,7 @@ def test_unknown_attribute_is_an_attribute_error():
 def test_the_documented_entry_points():
     noise = smoothcert.get_noise("gaussian", dim=4, sigma=0.5)
     assert isinstance(noise, smoothcert.Noise)
-    assert "uniform" in smoothcert.list_noises() and len(smoothcert.list_noises()) == 11
+    assert "uniform" in smoothcert.list_noises() and len(smoothcert.list_noises()) == 13
     assert {"mnist", "cifar10", "imagenet", "digits"} <= set(smoothcert.list_datasets())
     assert {"mnist_cnn", "resnet20", "resnet110", "wrn40_2", "resnet50", "lenet"} <= set(
         smoothcert.list_models())
