@@ -36,6 +36,24 @@ def _require_deterministic(smoothed: SmoothedClassifier) -> Any:
     return noise
 
 
+def _eval_mode(model: torch.nn.Module) -> Any:
+    # the context manager that puts a model in eval mode and restores it; where it lives
+    # depends on the layout of certify/ (imported lazily: classifier imports this module)
+    try:
+        from smoothcert.certify.sampling import eval_mode
+    except ImportError:
+        from smoothcert.certify.classifier import _eval_mode as eval_mode
+    return eval_mode(model)
+
+
+def _result_types() -> tuple[type, type]:
+    try:
+        from smoothcert.certify.certificate import Certificate, Prediction
+    except ImportError:
+        from smoothcert.certify.classifier import Certificate, Prediction
+    return Certificate, Prediction
+
+
 def _classify(smoothed: SmoothedClassifier, batch: torch.Tensor) -> torch.Tensor:
     classify = getattr(smoothed, "classify", None) or smoothed._classify
     return classify(batch)
@@ -49,8 +67,6 @@ def deterministic_counts(smoothed: SmoothedClassifier, xs: torch.Tensor) -> np.n
     ``smoothed.batch_size`` at a time (so several inputs share a batch when L is small). The
     base classifier runs in eval mode (each module's mode is restored afterwards).
     """
-    from smoothcert.certify.classifier import _eval_mode
-
     noise = _require_deterministic(smoothed)
     if not isinstance(xs, torch.Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(xs).__name__}")
@@ -90,8 +106,7 @@ def certify_deterministic(smoothed: SmoothedClassifier, xs: torch.Tensor,
     index, which is part of g's definition (a tie gives radius 0). Norms other than l1 need
     ``convert=True`` (the lp inclusion, valid but loose).
     """
-    from smoothcert.certify.classifier import Certificate
-
+    Certificate, _ = _result_types()
     noise = _require_deterministic(smoothed)
     norms = smoothed.check_norms(norms, convert)
     counts = deterministic_counts(smoothed, xs)
@@ -111,8 +126,7 @@ def predict_deterministic(smoothed: SmoothedClassifier, xs: torch.Tensor) -> lis
     """The exact smoothed prediction of each input of ``xs``: the plurality vote over the L
     transformations, ties to the lower class index (never ``ABSTAIN``). ``p_value`` is 0.0:
     the vote is computed, not estimated."""
-    from smoothcert.certify.classifier import Prediction
-
+    _, Prediction = _result_types()
     noise = _require_deterministic(smoothed)
     counts = deterministic_counts(smoothed, xs)
     return [Prediction(prediction=int(row.argmax()), p_value=0.0,
