@@ -14,7 +14,7 @@ from scipy.special import log_softmax
 
 from smoothcert.data import get_dataset
 from smoothcert.models.checkpoint import load_checkpoint
-from smoothcert.training.loop import (
+from smoothcert.training import (
     TrainConfig,
     TrainingDivergedError,
     default_run_name,
@@ -22,6 +22,10 @@ from smoothcert.training.loop import (
     stability_loss,
     train,
 )
+
+
+def gaussian(sigma):
+    return {"name": "gaussian", "sigma": sigma}
 
 
 def small(tmp_path, name="run", **overrides):
@@ -80,7 +84,7 @@ def _clean_and_noisy_smoothed_accuracy(tmp_path, seed, sigma=0.5):
     common = dict(arch="resnet20", epochs=2, max_train=480, max_eval=50, batch_size=32,
                   lr=0.05, seed=seed)
     clean = train(small(tmp_path, f"clean{seed}", **common)).model
-    noisy = train(small(tmp_path, f"noisy{seed}", train_sigma=sigma, **common)).model
+    noisy = train(small(tmp_path, f"noisy{seed}", noise=gaussian(sigma), **common)).model
     test = get_dataset("digits", "test")
     x, y = test.get_batch(torch.arange(len(test)))
     return _smoothed_accuracy(clean, x, y, sigma), _smoothed_accuracy(noisy, x, y, sigma)
@@ -112,7 +116,7 @@ class _Killed(Exception):
 
 @pytest.mark.parametrize("recipe", ["yang2020", "pal_sulam2023"])
 def test_resume_after_a_kill_gives_the_same_weights(tmp_path, recipe):
-    options = dict(epochs=3, train_sigma=0.3, stability=True, noise_copies=2, recipe=recipe,
+    options = dict(epochs=3, noise=gaussian(0.3), stability=True, noise_copies=2, recipe=recipe,
                    lr=0.05 if recipe == "yang2020" else 1.0, max_train=192, max_eval=50)
     full = train(small(tmp_path, "full", **options))
 
@@ -158,7 +162,7 @@ def test_default_recipes_by_architecture():
 
 def test_checkpoint_records_the_training_noise_and_loads(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = TrainConfig(dataset="digits", arch="mlp", noise="laplace", train_sigma=0.25,
+    config = TrainConfig(dataset="digits", arch="mlp", noise={"name": "laplace", "sigma": 0.25},
                          epochs=1, max_train=64, max_eval=32)
     result = train(config)
     name = "digits-mlp-laplace-sigma0.25"
@@ -168,16 +172,17 @@ def test_checkpoint_records_the_training_noise_and_loads(tmp_path, monkeypatch):
     assert checkpoint.train_noise["name"] == "laplace"
     assert checkpoint.train_noise["sigma"] == 0.25 and checkpoint.epoch == 1
     assert checkpoint.arch == "mlp" and checkpoint.input_shape == (1, 8, 8)
-    assert checkpoint.config["train_sigma"] == 0.25
+    assert checkpoint.config["noise"] == {"name": "laplace", "sigma": 0.25}
     x = torch.rand(4, 1, 8, 8)
     with torch.no_grad():
         assert torch.equal(checkpoint.model(x), result.model(x))
-    # the metrics files and the plot
+    # the metrics files, and no figure (the command line draws it)
     rows = list(csv.DictReader(result.metrics_csv.open()))
     assert len(rows) == 1 and float(rows[0]["test_noisy_accuracy"]) >= 0
     record = json.loads(result.metrics_json.read_text())
     assert record["train_noise"]["name"] == "laplace" and len(record["metrics"]) == 1
-    assert result.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        f"{name}.metrics.csv", f"{name}.metrics.json", f"{name}.pt"]
 
 
 def test_existing_output_needs_resume_and_a_matching_config(tmp_path):
@@ -227,7 +232,7 @@ def test_training_on_an_image_folder(tmp_path):
             for i in range(3):
                 Image.fromarray(rng.integers(0, 256, (20 + i, 24, 3), dtype=np.uint8)).save(
                     folder / f"{i}.png")
-    result = train(TrainConfig(dataset="imagenet", arch="mlp", train_sigma=0.25, batch_size=4,
+    result = train(TrainConfig(dataset="imagenet", arch="mlp", noise=gaussian(0.25), batch_size=4,
                                augment=True, data_dir=str(tmp_path / "data"),
                                dataset_options={"image_size": 12, "resize": 14},
                                out=str(tmp_path / "in.pt")))
@@ -241,12 +246,66 @@ def test_bad_configs_are_refused(tmp_path):
         train(small(tmp_path, stability=True))
     with pytest.raises(ValueError, match="unknown recipe 'sgd'"):
         train(small(tmp_path, recipe="sgd"))
-    with pytest.raises(ValueError, match="train_sigma must be"):
-        train(small(tmp_path, train_sigma=-1.0))
+    with pytest.raises(ValueError, match="training noise sigma must be a finite number >= 0"):
+        train(small(tmp_path, noise=gaussian(-1.0)))
     with pytest.raises(ValueError, match="unknown noise 'gauss'"):
-        train(small(tmp_path, noise="gauss", train_sigma=0.5))
+        train(small(tmp_path, noise={"name": "gauss", "sigma": 0.5}))
+    with pytest.raises(ValueError, match="has no parameter"):
+        train(small(tmp_path, noise={"name": "gaussian", "sigma": 0.5, "k": 2}))
     with pytest.raises(ValueError, match="does not fit dataset 'digits'"):
         train(small(tmp_path, arch="lenet"))
     with pytest.raises(ValueError, match="no training augmentation"):
         train(small(tmp_path, augment=True))
     assert not (tmp_path / "run.pt").exists()
+
+
+def test_the_training_noise_is_held_as_its_description():
+    from smoothcert.noises import get_noise
+    from smoothcert.training import training_noise
+
+    noise = get_noise("exp_p", dim=64, scale=0.5, p=3)
+    described = {"name": "exp_p", "sigma": noise.sigma, "p": 3}
+    assert training_noise(noise) == described
+    assert training_noise(noise.describe()) == described  # dim dropped, scale beside sigma too
+    # size 0 is clean training, whatever the family; no noise at all too
+    for clean in (None, {"name": "uniform", "sigma": 0.0}, {"sigma": 0}, {"scale": 0.0}):
+        assert training_noise(clean) is None
+        assert TrainConfig(dataset="digits", arch="mlp", noise=clean).noise is None
+    # resolved: the canonical description, sigma given by the scale, defaults spelled out
+    config = TrainConfig(dataset="digits", arch="mlp",
+                         noise={"name": "exp_p", "scale": 0.5, "p": 3}).resolved()
+    assert config.noise == described
+    assert default_run_name(config) == f"digits-mlp-exp_p-p3-sigma{noise.sigma:g}"
+    assert config.to_dict()["noise"] == described
+    with pytest.raises(ValueError, match="needs a family name"):
+        training_noise({"sigma": 0.5})
+    with pytest.raises(ValueError, match="needs a size"):
+        training_noise({"name": "gaussian"})
+    with pytest.raises(TypeError, match="a Noise, a description"):
+        training_noise("gaussian")
+
+
+def test_a_checkpoint_of_the_earlier_config_form_resumes(tmp_path):
+    """Checkpoints written before the training noise was held as its description record
+    noise (the family), train_sigma and noise_params; they resume, to the same weights."""
+    options = dict(epochs=2, noise=gaussian(0.3), max_train=64, max_eval=32)
+    full = train(small(tmp_path, "full", **options))
+
+    def stop(row, model):
+        raise _Killed
+
+    with pytest.raises(_Killed):
+        train(small(tmp_path, "old", **options), on_epoch_end=stop)
+    raw = torch.load(tmp_path / "old.pt", weights_only=True)
+    config = dict(raw["config"])
+    del config["noise"]
+    raw["config"] = {**config, "noise": "gaussian", "train_sigma": 0.3, "noise_params": {}}
+    torch.save(raw, tmp_path / "old.pt")
+    resumed = train(small(tmp_path, "old", resume=True, **options))
+    assert all(torch.equal(a, b) for a, b in zip(full.model.state_dict().values(),
+                                                 resumed.model.state_dict().values(),
+                                                 strict=True))
+    raw["config"]["train_sigma"] = 0.4
+    torch.save(raw, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="different configuration .*'sigma': 0.4"):
+        train(small(tmp_path, "other", resume=True, **options))

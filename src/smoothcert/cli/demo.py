@@ -94,7 +94,7 @@ def run_demo(out: Path, settings: DemoSettings, device: str = "cpu") -> dict[str
     from smoothcert.certify.dataset import certify_dataset, file_sha256
     from smoothcert.data import get_dataset
     from smoothcert.noises import get_noise
-    from smoothcert.training.loop import TrainConfig, train
+    from smoothcert.training import TrainConfig, train
 
     test_set = get_dataset(DATASET, split="test")
     jobs = [(noise, sigma) for noise in FAMILIES for sigma in settings.sigmas]
@@ -105,8 +105,9 @@ def run_demo(out: Path, settings: DemoSettings, device: str = "cpu") -> dict[str
         step = f"[{number}/{len(jobs)}] {label}"
         checkpoint = out / "models" / f"{label}.pt"
         started = time.perf_counter()
-        trained = train(TrainConfig(dataset=DATASET, arch=ARCH, noise=noise_name,
-                                    train_sigma=sigma, epochs=settings.epochs,
+        trained = train(TrainConfig(dataset=DATASET, arch=ARCH,
+                                    noise={"name": noise_name, "sigma": sigma},
+                                    epochs=settings.epochs,
                                     seed=settings.seed, out=str(checkpoint), resume=True,
                                     device=device))
         last = trained.metrics[-1]

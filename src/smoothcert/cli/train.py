@@ -15,14 +15,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from smoothcert.cli._noise_args import add_noise_arguments, noise_from_args
+from smoothcert.cli._noise_args import SHAPE_FLAGS, add_noise_arguments
 from smoothcert.cli._values import add_classes_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from smoothcert.data import list_datasets
     from smoothcert.models import list_models
-    from smoothcert.training.loop import RECIPES, TrainConfig
+    from smoothcert.training import RECIPES, TrainConfig
 
     defaults = TrainConfig(dataset="", arch="")
     parser = subparsers.add_parser(
@@ -98,21 +98,17 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from smoothcert.data import dataset_info
-    from smoothcert.training.loop import TrainConfig
+    from smoothcert.training import TrainConfig
 
     options = dict(args.dataset_option)
     if args.classes is not None:
         options["classes"] = list(args.classes)
-    if args.sigma == 0:
-        noise = None  # --sigma 0: the clean end of a grid of training noises
-    else:
-        noise = noise_from_args(args, dim=dataset_info(args.dataset, **options).dim)
+    # the training noise as given; TrainConfig checks it (and takes size 0 as clean training)
+    given = {"name": args.noise, "sigma": args.sigma, "scale": args.scale,
+             **{flag: getattr(args, flag) for flag in SHAPE_FLAGS}}
+    noise = {key: value for key, value in given.items() if value is not None} or None
     return TrainConfig(
-        dataset=args.dataset, arch=args.arch,
-        noise=noise.name if noise is not None else (args.noise or "gaussian"),
-        train_sigma=noise.sigma if noise is not None else 0.0,
-        noise_params=noise.shape_params if noise is not None else {},
+        dataset=args.dataset, arch=args.arch, noise=noise,
         epochs=args.epochs, recipe=args.recipe, batch_size=args.batch_size, lr=args.lr,
         augment=args.augment, stability=args.stability,
         stability_weight=args.stability_weight, noise_copies=args.noise_copies,
@@ -134,7 +130,7 @@ def _epoch_line(row: dict[str, Any], epochs: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from smoothcert.runs.distributed import World, process_group, rank_device
-    from smoothcert.training.loop import TrainingDivergedError, train
+    from smoothcert.training import TrainingDivergedError, train
 
     config = _config(args).resolved()
     # under torchrun every process runs this command: data-parallel training, rank 0 reports
@@ -164,7 +160,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if not world.is_main:
         return 0
+    from smoothcert.plots.certified import save_figure
+    from smoothcert.plots.training import plot_training_curves
+    from smoothcert.training import default_run_name, output_files
+
+    curves = save_figure(plot_training_curves(result.metrics, default_run_name(result.config)),
+                         output_files(result.checkpoint)[2])
     print(f"checkpoint: {result.checkpoint}")
     print(f"metrics: {result.metrics_csv}, {result.metrics_json}")
-    print(f"curves: {result.plot}")
+    print(f"curves: {curves}")
     return 0

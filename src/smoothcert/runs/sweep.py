@@ -325,7 +325,9 @@ def _checkpoint_complete(path: Path, options: Mapping[str, Any]) -> bool:
                          f"train again") from exc
     if not isinstance(raw, Mapping) or not isinstance(raw.get("config"), Mapping):
         raise ValueError(f"{str(path)!r} is not a smoothcert checkpoint")
-    config = raw["config"]
+    from smoothcert.training.config import recorded_training_options
+
+    config = recorded_training_options(raw["config"])
     differences = []
     for key, value in options.items():
         name = _TRAIN_CONFIG_NAMES.get(key, key)
