@@ -41,7 +41,8 @@ def time_ours(dataset: str, arch: str, batches: int, data_dir: str, folder: Path
         yield from iterable
         span["end"] = time.process_time()
 
-    config = TrainConfig(dataset=dataset, arch=arch, train_sigma=SIGMA, epochs=1,
+    config = TrainConfig(dataset=dataset, arch=arch, noise={"name": "gaussian", "sigma": SIGMA},
+                         epochs=1,
                          max_train=64 * batches, max_eval=64, augment=False,
                          data_dir=data_dir, out=str(folder / f"{tag}.pt"))
     train(config, progress=progress)

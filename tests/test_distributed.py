@@ -437,7 +437,7 @@ def test_processes_split_every_batch_into_the_same_examples():
 
 
 def _train_config(tmp_path, name, **overrides):
-    from smoothcert.training.loop import TrainConfig
+    from smoothcert.training import TrainConfig
 
     # 16 examples in batches of 8: two optimizer steps
     fields = dict(dataset="digits", arch="mlp", epochs=1, max_train=16, max_eval=10,
@@ -456,7 +456,7 @@ def _train_worker(rank: int, size: int, port: int, directory: str, overrides: di
                Path(directory) / f"rank{rank}.pt")
 
 
-@pytest.mark.parametrize("overrides", [{}, {"noise": "gaussian", "train_sigma": 0.25}],
+@pytest.mark.parametrize("overrides", [{}, {"noise": {"name": "gaussian", "sigma": 0.25}}],
                          ids=["clean", "noise"])
 def test_data_parallel_training_keeps_the_ranks_in_step(tmp_path, overrides):
     from smoothcert.models.checkpoint import load_checkpoint

@@ -19,7 +19,9 @@ def main(folder: str, out: str) -> None:
         config, last = record["config"], record["metrics"][-1]
         classes = config["dataset_options"].get("classes") or []
         rows.append({
-            "alpha": config["train_sigma"] or 0.0,
+            # the training noise's size; earlier configs recorded it as train_sigma
+            "alpha": (config["train_sigma"] if "train_sigma" in config
+                      else (config["noise"] or {}).get("sigma")) or 0.0,
             "init_from": "clean" if config["init_from"] else "",
             "epochs": config["epochs"],
             "train_examples": config["max_train"] or "all",
