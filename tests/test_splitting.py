@@ -278,8 +278,9 @@ def test_training_runs_an_epoch_on_digits(name, tmp_path):
     from smoothcert.training.loop import TrainConfig, train
 
     params = {"quantization": 16} if name == "dssn" else {}
-    result = train(TrainConfig(dataset="digits", arch="mlp", noise=name, train_sigma=0.5,
-                               noise_params=params, epochs=1, max_train=200, max_eval=50,
+    result = train(TrainConfig(dataset="digits", arch="mlp",
+                               noise={"name": name, "sigma": 0.5, **params}, epochs=1,
+                               max_train=200, max_eval=50,
                                out=str(tmp_path / f"{name}.pt")))
     assert result.metrics[-1]["test_noisy_accuracy"] is not None
     assert result.train_noise["name"] == name
