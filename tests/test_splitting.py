@@ -275,12 +275,15 @@ def test_dssn_refuses_a_scale_below_one_grid_step():
 
 @pytest.mark.parametrize("name", ["ssn", "dssn"])
 def test_training_runs_an_epoch_on_digits(name, tmp_path):
-    from smoothcert.training.loop import TrainConfig, train
+    from smoothcert.training import TrainConfig, train
 
     params = {"quantization": 16} if name == "dssn" else {}
     result = train(TrainConfig(dataset="digits", arch="mlp",
                                noise={"name": name, "sigma": 0.5, **params}, epochs=1,
-                               max_train=200, max_eval=50,
-                               out=str(tmp_path / f"{name}.pt")))
+                               max_train=200, max_eval=50, out=str(tmp_path / f"{name}.pt")))
     assert result.metrics[-1]["test_noisy_accuracy"] is not None
-    assert result.train_noise["name"] == name
+    assert result.train_noise["name"] == name and result.train_noise["sigma"] == 0.5
+    if name == "dssn":
+        assert result.train_noise["quantization"] == 16
+        assert result.train_noise["template_seed"] == 0
+
