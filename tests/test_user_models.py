@@ -344,3 +344,19 @@ def test_model_flags_are_checked_before_anything_is_written(tmp_path, capsys, fl
     assert message in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] in ([], ["c.pt"])
 
+
+
+def test_the_documented_refusal_is_the_real_message(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from smoothcert.cli.main import main
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    section = doc.split("## What is refused", 1)[1]
+    quoted = " ".join(section.split("```\n", 2)[1].split())
+    monkeypatch.chdir(tmp_path)
+    torch.save(Tiny(), "model.pt")
+    code = main(["certify", "--arch", "mlp", "--weights", "model.pt", "--dataset", "digits",
+                 *RUN, "--out", "x.tsv"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == quoted
