@@ -28,7 +28,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "the base classifier (exactly one of --checkpoint, --arch, --model)")
     source = group.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", type=Path, default=None,
+    source.add_argument("--checkpoint", type=Path, default=None, metavar="FILE",
                         help="a checkpoint written by smoothcert train")
     source.add_argument("--arch", default=None, metavar="NAME",
                         help="a registered architecture (smoothcert's mlp, mnist_cnn, lenet, "
