@@ -9,6 +9,9 @@ Seeding: input ``idx`` draws its noise from a generator seeded by ``(seed, idx)`
 (``input_generator``), so a row depends neither on which inputs were certified before it nor on
 how inputs are grouped into batches or split between processes; a resumed run writes the same
 rows as an uninterrupted one.
+
+Side effects: the results file ``out`` (and its run record) and nothing else. Progress is
+reported to an optional callback ``progress(done, total)``; the command line draws the bar.
 """
 
 from __future__ import annotations
@@ -20,24 +23,28 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from smoothcert.certify.adaptive import AdaptiveRule, stage_plan
-from smoothcert.certify.classifier import (
+from smoothcert.certify.adaptive_rule import AdaptiveRule, stage_plan
+from smoothcert.certify.certificate import (
     ABSTAIN,
     CERTIFY_MODES,
     Certificate,
     Prediction,
-    SmoothedClassifier,
+    check_sampling_arguments,
 )
 from smoothcert.norms import Norm
 from smoothcert.runs.results import PREDICT_COLUMNS, ResultsWriter, certify_columns
+from smoothcert.runs.selection import select_indices
 from smoothcert.runs.shards import SELECTED_KEY, SHARD_KEY, Shard
+from smoothcert.seeds import torch_generator
 from smoothcert.stats import check_alpha, check_sample_count, lower_confidence_bound
+from smoothcert.validation import check_choice, check_int
+
+if TYPE_CHECKING:
+    from smoothcert.certify.classifier import SmoothedClassifier
 
 __all__ = [
     "input_generator",
@@ -47,6 +54,7 @@ __all__ = [
     "certify_dataset",
     "predict_dataset",
     "RunSummary",
+    "Progress",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +64,11 @@ class _LabelledDataset(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]: ...
+
+
+#: ``progress(done, total)``: called once when a run starts (``done`` = inputs already in the
+#: file) and after every group of inputs; ``done == total`` at the end of a complete run
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -76,24 +89,17 @@ def input_generator(seed: int, idx: int, device: torch.device | str = "cpu") -> 
     """The generator for input ``idx`` of a run with ``seed``: seeded from
     ``numpy.random.SeedSequence([seed, idx])``, which gives well-separated streams for
     neighbouring (seed, idx) pairs."""
-    for name, value in (("seed", seed), ("idx", idx)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    state = np.random.SeedSequence([int(seed), int(idx)]).generate_state(1, dtype=np.uint64)
-    return torch.Generator(device=device).manual_seed(int(state[0]))
+    return torch_generator(check_int("seed", seed, minimum=0), check_int("idx", idx, minimum=0),
+                           device=device)
 
 
-def select_indices(length: int, skip: int = 1, max_examples: int = -1) -> list[int]:
-    """Every ``skip``-th index of a dataset of ``length`` items, starting at 0, at most
-    ``max_examples`` of them (-1: no limit), as [CRK19]'s ``--skip``/``--max``."""
-    if isinstance(skip, bool) or not isinstance(skip, (int, np.integer)) or skip < 1:
-        raise ValueError(f"skip must be an integer >= 1, got {skip!r}")
-    if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) \
-            or (max_examples < 0 and max_examples != -1):
-        raise ValueError(f"max_examples must be an integer >= 0, or -1 for all, got "
-                         f"{max_examples!r}")
-    indices = range(0, length, skip)
-    return list(indices if max_examples == -1 else indices[:max_examples])
+def _check_progress(progress: Progress | bool | None) -> Progress | None:
+    if progress is None or progress is False:
+        return None
+    if not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total) or None, got "
+                        f"{progress!r}; the library draws no progress bar itself")
+    return progress
 
 
 def check_dataset_matches(checkpoint: Any, info: Any) -> None:
@@ -124,9 +130,10 @@ def file_sha256(path: str | os.PathLike) -> str:
 def _run(task: str, smoothed: SmoothedClassifier, dataset: _LabelledDataset,
          out: str | os.PathLike, *, columns: Sequence[str], protocol: Mapping[str, Any],
          evaluate: Callable[[torch.Tensor, list[torch.Generator]], list[Any]],
-         row_values: Callable[[Any], dict[str, Any]], samples_per_input: int, skip: int, max_examples: int, seed: int,
-         device: torch.device | str, configuration: Mapping[str, Any] | None,
-         settings: Mapping[str, Any] | None, command: Sequence[str] | None, progress: bool,
+         row_values: Callable[[Any], dict[str, Any]], group_size: int, skip: int,
+         max_examples: int, seed: int, device: torch.device | str,
+         configuration: Mapping[str, Any] | None, settings: Mapping[str, Any] | None,
+         command: Sequence[str] | None, progress: Progress | None,
          shard: Shard | None) -> RunSummary:
     device = torch.device(device)
     selected = select_indices(len(dataset), skip, max_examples)
@@ -145,40 +152,40 @@ def _run(task: str, smoothed: SmoothedClassifier, dataset: _LabelledDataset,
         resumed = len(indices) - len(pending)
         if resumed:
             log.info("%s: %d of %d inputs already done, resuming", out, resumed, len(indices))
-        group_size = smoothed.inputs_per_batch(samples_per_input)
+        if progress is not None:
+            progress(resumed, len(indices))
         correct = abstained = 0
-        with tqdm(total=len(indices), initial=resumed, disable=not progress, unit="input",
-                  desc=task) as bar:
-            for start in range(0, len(pending), group_size):
-                group = pending[start:start + group_size]
-                items = [dataset[idx] for idx in group]
-                xs = torch.stack([x for x, _ in items]).to(device)
-                generators = [input_generator(seed, idx, device) for idx in group]
-                began = time.perf_counter()
-                results = evaluate(xs, generators)
-                # evaluate returns host values, so the device work is finished here
-                seconds = (time.perf_counter() - began) / len(group)
-                for idx, (_, label), result in zip(group, items, results, strict=True):
-                    label = int(label)
-                    is_correct = result.prediction == label
-                    correct += is_correct
-                    abstained += result.prediction == ABSTAIN
-                    writer.write({"idx": idx, "label": label, "prediction": result.prediction,
-                                  **row_values(result), "correct": int(is_correct),
-                                  "samples": result.samples, "seconds": round(seconds, 4)})
-                bar.update(len(group))
+        for start in range(0, len(pending), group_size):
+            group = pending[start:start + group_size]
+            items = [dataset[idx] for idx in group]
+            xs = torch.stack([x for x, _ in items]).to(device)
+            generators = [input_generator(seed, idx, device) for idx in group]
+            began = time.perf_counter()
+            results = evaluate(xs, generators)
+            # evaluate returns host values, so the device work is finished here
+            seconds = (time.perf_counter() - began) / len(group)
+            for idx, (_, label), result in zip(group, items, results, strict=True):
+                label = int(label)
+                is_correct = result.prediction == label
+                correct += is_correct
+                abstained += result.prediction == ABSTAIN
+                writer.write({"idx": idx, "label": label, "prediction": result.prediction,
+                              **row_values(result), "correct": int(is_correct),
+                              "samples": result.samples, "seconds": round(seconds, 4)})
+            if progress is not None:
+                progress(resumed + start + len(group), len(indices))
     return RunSummary(path=Path(out), selected=len(indices), resumed=resumed,
                       written=len(pending), correct=correct, abstained=abstained)
 
 
 def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
-                    out: str | os.PathLike, *, n0: int, n: int, alpha: float,
-                    norms: Sequence[Norm | str] = ("l2",), convert: bool = False,
-                    bound: str = "one-sided", skip: int = 1, max_examples: int = -1,
-                    seed: int = 0, device: torch.device | str = "cpu",
+                    out: str | os.PathLike, *, n0: int | None = None, n: int | None = None,
+                    alpha: float | None = None, norms: Sequence[Norm | str] = ("l2",),
+                    convert: bool = False, bound: str = "one-sided", skip: int = 1,
+                    max_examples: int = -1, seed: int = 0, device: torch.device | str = "cpu",
                     configuration: Mapping[str, Any] | None = None,
                     settings: Mapping[str, Any] | None = None,
-                    command: Sequence[str] | None = None, progress: bool = False,
+                    command: Sequence[str] | None = None, progress: Progress | None = None,
                     shard: Shard | None = None, mode: str = "fixed",
                     radii: Sequence[float] | None = None,
                     tolerance: float | str | None = None) -> RunSummary:
@@ -196,33 +203,44 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     before sharding in the settings, for ``smoothcert.runs.shards.merge_shards``.
     ``mode="adaptive"`` stops each input once its goal (``radii``, applied to every norm, and/or
     ``tolerance``) is decided, with the same guarantee (``smoothcert.certify.adaptive``); the
-    ``samples`` column records what each input used.
+    ``samples`` column records what each input used. A deterministic smoothing takes no n0, n,
+    alpha or mode (its certificates are exact). ``progress(done, total)`` is told how far the run
+    is (see ``Progress``).
     """
     # validate everything before a results file is opened
+    progress = _check_progress(progress)
     norm_list = smoothed.check_norms(norms, convert)
-    check_sample_count("n0", n0)
-    check_sample_count("n", n)
-    check_alpha(alpha)
-    lower_confidence_bound(1, 1, alpha, bound)
-    protocol = {"n0": n0, "n": n, "alpha": alpha, "norms": [v.value for v in norm_list],
-                "convert": bool(convert), "bound": bound}
-    # inputs share forward batches by the samples each draws at once
-    samples_per_input = n
-    if mode == "adaptive":
-        plan = stage_plan(n, alpha)
-        # checks the goal before any file is opened
-        rule = AdaptiveRule(smoothed.noise, norm_list, plan, radii=radii,
-                            tolerance=tolerance, convert=convert)
-        protocol.update(mode=mode, stages=list(plan.sizes),
-                        radii=sorted({r for values in rule.radii.values() for r in values}),
-                        tolerance=None if rule.tolerance is None else str(rule.tolerance))
-        samples_per_input = min(n0, plan.sizes[0])
-    elif mode not in CERTIFY_MODES:
-        raise ValueError(f"unknown certification mode {mode!r}; choose from "
-                         f"{', '.join(CERTIFY_MODES)}")
-    elif radii is not None or tolerance is not None:
-        raise ValueError("radii and tolerance are goals of mode='adaptive'; fixed-n "
-                         "certification always uses all n samples")
+    if smoothed.noise.deterministic:
+        check_sampling_arguments(smoothed.noise, "certify", n0=n0, n=n, alpha=alpha,
+                                 mode=None if mode == "fixed" else mode, radii=radii,
+                                 tolerance=tolerance)
+        protocol: dict[str, Any] = {"norms": [v.value for v in norm_list],
+                                    "convert": bool(convert), "mode": "deterministic"}
+        # one input per call: its transformations fill the forward batches
+        group_size = 1
+    else:
+        check_sampling_arguments(smoothed.noise, "certify", n0=n0, n=n, alpha=alpha)
+        check_sample_count("n0", n0)
+        check_sample_count("n", n)
+        check_alpha(alpha)
+        lower_confidence_bound(1, 1, alpha, bound)
+        protocol = {"n0": n0, "n": n, "alpha": alpha, "norms": [v.value for v in norm_list],
+                    "convert": bool(convert), "bound": bound}
+        # inputs share forward batches by the samples each draws at once
+        samples_per_input = n
+        if check_choice("certification mode", mode, CERTIFY_MODES) == "adaptive":
+            plan = stage_plan(n, alpha)
+            # checks the goal before any file is opened
+            rule = AdaptiveRule(smoothed.noise, norm_list, plan, radii=radii,
+                                tolerance=tolerance, convert=convert)
+            protocol.update(mode=mode, stages=list(plan.sizes),
+                            radii=sorted({r for values in rule.radii.values() for r in values}),
+                            tolerance=None if rule.tolerance is None else str(rule.tolerance))
+            samples_per_input = min(n0, plan.sizes[0])
+        elif radii is not None or tolerance is not None:
+            raise ValueError("radii and tolerance are goals of mode='adaptive'; fixed-n "
+                             "certification always uses all n samples")
+        group_size = smoothed.inputs_per_batch(samples_per_input)
 
     def evaluate(xs: torch.Tensor, generators: list[torch.Generator]) -> list[Certificate]:
         return smoothed.certify_batch(xs, n0, n, alpha, norm_list, generators=generators,
@@ -235,23 +253,33 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
 
     return _run("certify", smoothed, dataset, out,
                 columns=certify_columns([v.value for v in norm_list]), protocol=protocol,
-                evaluate=evaluate, row_values=row_values, samples_per_input=samples_per_input,
+                evaluate=evaluate, row_values=row_values, group_size=group_size,
                 skip=skip, max_examples=max_examples, seed=seed, device=device,
                 configuration=configuration, settings=settings, command=command,
                 progress=progress, shard=shard)
 
 
 def predict_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
-                    out: str | os.PathLike, *, n: int, alpha: float, skip: int = 1,
-                    max_examples: int = -1, seed: int = 0, device: torch.device | str = "cpu",
+                    out: str | os.PathLike, *, n: int | None = None, alpha: float | None = None,
+                    skip: int = 1, max_examples: int = -1, seed: int = 0,
+                    device: torch.device | str = "cpu",
                     configuration: Mapping[str, Any] | None = None,
                     settings: Mapping[str, Any] | None = None,
-                    command: Sequence[str] | None = None, progress: bool = False,
+                    command: Sequence[str] | None = None, progress: Progress | None = None,
                     shard: Shard | None = None) -> RunSummary:
     """Run [CRK19] PREDICT on the selected inputs of ``dataset`` and stream the rows to ``out``
     (columns ``idx, label, prediction, p_value, correct, samples, seconds``); otherwise as
     ``certify_dataset``."""
-    protocol = {"n": n, "alpha": alpha}
+    progress = _check_progress(progress)
+    check_sampling_arguments(smoothed.noise, "predict", n=n, alpha=alpha)
+    if smoothed.noise.deterministic:
+        protocol: dict[str, Any] = {"mode": "deterministic"}
+        group_size = 1
+    else:
+        check_sample_count("n", n)
+        check_alpha(alpha)
+        protocol = {"n": n, "alpha": alpha}
+        group_size = smoothed.inputs_per_batch(n)
 
     def evaluate(xs: torch.Tensor, generators: list[torch.Generator]) -> list[Prediction]:
         return smoothed.predict_batch(xs, n, alpha, generators=generators)
@@ -259,10 +287,8 @@ def predict_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     def row_values(prediction: Prediction) -> dict[str, Any]:
         return {"p_value": prediction.p_value}
 
-    check_sample_count("n", n)
-    check_alpha(alpha)
     return _run("predict", smoothed, dataset, out, columns=PREDICT_COLUMNS, protocol=protocol,
-                evaluate=evaluate, row_values=row_values, samples_per_input=n, skip=skip,
+                evaluate=evaluate, row_values=row_values, group_size=group_size, skip=skip,
                 max_examples=max_examples, seed=seed, device=device,
                 configuration=configuration, settings=settings, command=command,
                 progress=progress, shard=shard)

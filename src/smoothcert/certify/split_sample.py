@@ -24,14 +24,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from smoothcert.certify.classifier import ABSTAIN, Certificate, SmoothedClassifier
+from smoothcert.certify.certificate import Certificate, certificates_from_counts, check_norms
 from smoothcert.norms import Norm
 from smoothcert.runs.distributed import SINGLE_PROCESS, World, all_reduce_sum
+from smoothcert.seeds import torch_generator
 from smoothcert.stats import check_alpha, check_sample_count, lower_confidence_bound
+from smoothcert.validation import check_int
+
+if TYPE_CHECKING:
+    from smoothcert.certify.classifier import SmoothedClassifier
 
 __all__ = ["certify_split", "chunk_generator", "split_counts", "SELECTION", "ESTIMATION",
            "DEFAULT_CHUNK"]
@@ -45,12 +51,9 @@ DEFAULT_CHUNK = 10_000
 def chunk_generator(seed: int, idx: int, phase: int, chunk: int,
                     device: torch.device | str = "cpu") -> torch.Generator:
     """The generator of chunk ``chunk`` of ``phase`` for input ``idx`` of a run with ``seed``."""
-    for name, value in (("seed", seed), ("idx", idx), ("phase", phase), ("chunk", chunk)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    state = np.random.SeedSequence([int(seed), int(idx), int(phase), int(chunk)]
-                                   ).generate_state(1, dtype=np.uint64)
-    return torch.Generator(device=device).manual_seed(int(state[0]))
+    key = [check_int(name, value, minimum=0) for name, value in
+           (("seed", seed), ("idx", idx), ("phase", phase), ("chunk", chunk))]
+    return torch_generator(*key, device=device)
 
 
 def split_counts(smoothed: SmoothedClassifier, x: torch.Tensor, num: int, *, seed: int,
@@ -84,15 +87,13 @@ def certify_split(smoothed: SmoothedClassifier, x: torch.Tensor, n0: int, n: int
     n0 = check_sample_count("n0", n0)
     n = check_sample_count("n", n)
     alpha = check_alpha(alpha)
-    norm_list = smoothed.check_norms(norms, convert)
+    norm_list = check_norms(smoothed.noise, norms, convert)
     lower_confidence_bound(1, 1, alpha, bound)  # a bad convention fails before any sampling
     common = {"seed": seed, "idx": idx, "chunk": chunk, "world": world}
     selection = split_counts(smoothed, x, n0, phase=SELECTION, **common)
     estimation = split_counts(smoothed, x, n, phase=ESTIMATION, **common)
     top = int(selection.argmax())  # ties go to the lower class, as in certify
-    p_lower = float(lower_confidence_bound(int(estimation[top]), n, alpha, bound))
-    certified = p_lower > 0.5
-    radius = {norm: float(smoothed.noise.certified_radius(p_lower, norm, convert=convert))
-              if certified else 0.0 for norm in norm_list}
-    return Certificate(prediction=top if certified else ABSTAIN, p_lower=p_lower, radius=radius,
-                       samples=n0 + n, counts=estimation)
+    (certificate,) = certificates_from_counts(smoothed.noise, [top], estimation[None], n, alpha,
+                                              norm_list, convert=convert, bound=bound,
+                                              samples=n0 + n)
+    return certificate

@@ -15,6 +15,7 @@ import torch
 from smoothcert.certify.dataset import RunSummary
 from smoothcert.cli._model_args import add_model_arguments, check_model_arguments
 from smoothcert.cli._noise_args import add_noise_arguments, noise_from_args
+from smoothcert.cli._progress import ProgressBar, progress_bar
 from smoothcert.cli._values import add_classes_argument
 from smoothcert.runs.distributed import World, rank_device, run_sharded
 from smoothcert.runs.shards import Shard
@@ -89,7 +90,7 @@ class Prepared:
     device: torch.device
     configuration: dict[str, Any]
     settings: dict[str, Any]
-    progress: bool
+    progress: ProgressBar | None
     world: World
 
 
@@ -134,7 +135,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
     settings["data_dir"] = str(args.data_dir) if args.data_dir is not None else None
     return Prepared(smoothed=smoothed, dataset=dataset, device=device,
                     configuration=configuration, settings=settings,
-                    progress=sys.stderr.isatty() and world.is_main, world=world)
+                    progress=progress_bar(args.command, show=sys.stderr.isatty() and world.is_main),
+                    world=world)
 
 
 def run_and_report(verb: str, args: argparse.Namespace, prepared: Prepared,

@@ -92,6 +92,7 @@ def run_demo(out: Path, settings: DemoSettings, device: str = "cpu") -> dict[str
 
     from smoothcert.certify.classifier import SmoothedClassifier
     from smoothcert.certify.dataset import certify_dataset, file_sha256
+    from smoothcert.cli._progress import progress_bar
     from smoothcert.data import get_dataset
     from smoothcert.noises import get_noise
     from smoothcert.training import TrainConfig, train
@@ -129,7 +130,7 @@ def run_demo(out: Path, settings: DemoSettings, device: str = "cpu") -> dict[str
                            "dataset": DATASET, "split": "test", "classes": None,
                            "converted_norms": converted},
             settings={"checkpoint": str(checkpoint)}, command=["smoothcert", "demo"],
-            progress=sys.stderr.isatty())
+            progress=progress_bar("certify"))
         _say(f"{step}: certified {summary.selected} test images in "
              f"{time.perf_counter() - started:.1f} s ({summary.resumed} reused)"
              + (f"; {', '.join(converted)} by lp conversion" if converted else ""))

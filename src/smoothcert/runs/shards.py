@@ -35,6 +35,7 @@ import numpy as np
 from smoothcert.runs.atomic import write_text_atomic
 from smoothcert.runs.reading import read_run_record, read_table, run_json_path
 from smoothcert.runs.results import command_line, library_versions
+from smoothcert.runs.selection import select_indices
 
 __all__ = [
     "Shard",
@@ -234,8 +235,6 @@ def _check_shards(files: list[_ShardFile]) -> list[str]:
 
 def _check_rows(files: list[_ShardFile], skip: int) -> list[str]:
     """Every reason the rows are not exactly one per selected input."""
-    from smoothcert.certify.dataset import select_indices
-
     problems = []
     owner: dict[int, Path] = {}
     for f in files:

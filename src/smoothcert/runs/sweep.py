@@ -380,7 +380,7 @@ def _results_complete(path: Path, options: Mapping[str, Any]) -> bool:
     length = _dataset_length(str(configuration["dataset"]), str(configuration["split"]),
                              None if data_dir is None else str(data_dir),
                              _classes(configuration.get("classes")))
-    from smoothcert.certify.dataset import select_indices
+    from smoothcert.runs.selection import select_indices
 
     wanted = select_indices(length, int(options.get("skip", 1)), int(options.get("max", -1)))
     done = set(read_table(path).idx)
