@@ -20,8 +20,8 @@ _EXPORTS = {
     "list_noises": "smoothcert.noises",
     "clopper_pearson_lower": "smoothcert.stats",
     "SmoothedClassifier": "smoothcert.certify.classifier",
-    "Certificate": "smoothcert.certify.classifier",
-    "Prediction": "smoothcert.certify.classifier",
+    "Certificate": "smoothcert.certify.certificate",
+    "Prediction": "smoothcert.certify.certificate",
     "get_dataset": "smoothcert.data",
     "list_datasets": "smoothcert.data",
     "register_dataset": "smoothcert.data",
@@ -30,11 +30,11 @@ _EXPORTS = {
     "register_model": "smoothcert.models",
     "load_checkpoint": "smoothcert.models.checkpoint",
     "certify_adaptive": "smoothcert.certify.adaptive",
-    "required_p_lower": "smoothcert.certify.adaptive",
+    "required_p_lower": "smoothcert.certify.adaptive_rule",
     "read_results": "smoothcert.analysis.results",
     "certified_accuracy": "smoothcert.analysis.accuracy",
     "envelope": "smoothcert.analysis.accuracy",
-    "smoothed_risk": "smoothcert.pal_sulam.risk",
+    "smoothed_risk": "smoothcert.pal_sulam.risk.evaluate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

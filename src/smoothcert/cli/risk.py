@@ -189,8 +189,10 @@ def _report(table, out: Path, args: argparse.Namespace) -> None:
                              "" if b.smoothed_alpha is None else b.smoothed_alpha,
                              "" if b.smoothed_error is None else b.smoothed_error])
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    for stem, fig in (("risk_curves", risk.risk_curves_figure(table, args.window, args.order)),
-                      ("risk_heatmap", risk.risk_heatmap_figure(table))):
+    from smoothcert.plots.risk import risk_curves_figure, risk_heatmap_figure
+
+    for stem, fig in (("risk_curves", risk_curves_figure(table, args.window, args.order)),
+                      ("risk_heatmap", risk_heatmap_figure(table))):
         for fmt in formats:
             fig.savefig(out / f"{stem}.{fmt}", dpi=150)
     print("beta   alpha*(raw)  error    alpha*(smoothed)  error")
