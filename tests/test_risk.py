@@ -106,13 +106,65 @@ def test_beta_zero_is_the_base_classifier():
 def test_model_mode_is_restored_and_bad_predictions_refused():
     model = tiny_mlp()
     model.train()
+    model[1].eval()  # a submodule in its own mode gets it back too
     x = torch.randn(2, 5)
-    vote_counts(model, x, [0, 1], noise=None, n=3, num_classes=3, seed=0)
-    assert model.training
+    for noise in (None, get_noise("gaussian", dim=5, sigma=0.5)):
+        vote_counts(model, x, [0, 1], noise=noise, n=3, num_classes=3, seed=0)
+        assert model.training and model[0].training and not model[1].training
     always_two = Step(0.0)
     always_two.forward = lambda x: torch.tensor([[0.0, 0.0, 1.0]]).expand(x.shape[0], 3)
     with pytest.raises(ValueError, match="predicts class 2"):
         vote_counts(always_two, x, [0, 1], noise=None, n=3, num_classes=2, seed=0)
+
+
+class _Fixed(torch.nn.Module):
+    """A linear classifier on 5 inputs with weights drawn from a seeded generator."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(5, 3, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1) @ self.w
+
+
+# Literal values computed with the evaluator as it was before its votes went through the
+# certification's Monte Carlo engine (all n noisy copies of the inputs built at once, each input's
+# noise one ``noise.sample_like`` call of a generator seeded by SeedSequence([seed, idx])). They
+# pin the draws: the committed results/pal_sulam grids must stay reproducible.
+PINNED_VOTES = {
+    ("gaussian", 0.8): [[11, 17, 12], [12, 21, 7], [1, 39, 0], [5, 33, 2]],
+    ("laplace", 0.8): [[3, 23, 14], [18, 17, 5], [3, 37, 0], [4, 33, 3]],
+    ("uniform", 1.0): [[7, 17, 16], [16, 11, 13], [4, 36, 0], [5, 29, 6]],
+}
+
+
+@pytest.mark.parametrize("family", sorted(PINNED_VOTES))
+def test_votes_are_those_of_earlier_releases(family):
+    model = _Fixed()
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(3))
+    noise = get_noise(family[0], dim=5, sigma=family[1])
+    counts = vote_counts(model, x, [0, 7, 100, 12345], noise=noise, n=40, num_classes=3,
+                         seed=11, batch_size=16)
+    assert counts.tolist() == PINNED_VOTES[family]
+    if family[0] == "gaussian":
+        dataset = [(x[i], i % 3) for i in range(4)]
+        assert smoothed_risk(model, dataset, noise=noise, n=40, num_classes=3, seed=11,
+                             indices=range(4)) == RiskEstimate(n_errors=3, n=4)
+
+
+def test_votes_never_hold_more_than_a_batch_of_noisy_inputs():
+    seen = []
+
+    class Recording(_Fixed):
+        def forward(self, x):
+            seen.append(x.shape[0])
+            return super().forward(x)
+
+    x = torch.randn(6, 5, generator=torch.Generator().manual_seed(1))
+    vote_counts(Recording(), x, range(6), noise=get_noise("gaussian", dim=5, sigma=1.0),
+                n=500, num_classes=3, seed=0, batch_size=64)
+    assert max(seen) <= 64 and sum(seen) == 6 * 500
 
 
 # ------------------------------------------------------------------------ statistics
