@@ -226,3 +226,22 @@ def test_no_progress_bars_in_the_library_and_no_figures_in_certification_and_ris
             assert "tqdm" not in _imports(path), path
     for path in [*(SRC / "certify").rglob("*.py"), *(SRC / "pal_sulam" / "risk").rglob("*.py")]:
         assert "matplotlib" not in _imports(path), path
+
+
+def test_the_runner_certifies_with_a_deterministic_smoothing(tmp_path):
+    noise = get_noise("dssn", dim=16, sigma=0.3)
+    smoothed = SmoothedClassifier(Linear(), noise, 3, batch_size=600)
+    gen = torch.Generator().manual_seed(0)
+    data = [(torch.round(torch.rand(1, 4, 4, generator=gen) * 255) / 255, k % 3)
+            for k in range(3)]
+    out = tmp_path / "d.tsv"
+    with pytest.raises(ValueError, match="must not be given"):
+        certify_dataset(smoothed, data, out, n0=10, norms=["l1"], command=["t"])
+    assert not out.exists()
+    certify_dataset(smoothed, data, out, norms=["l1"], command=["t"])
+    rows = out.read_text().splitlines()[1:]
+    for (x, _), row in zip(data, rows, strict=True):
+        cert = smoothed.certify(x, norms=["l1"])
+        fields = row.split("\t")
+        assert (int(fields[2]), float(fields[3]), float(fields[4]), int(fields[6])) == (
+            cert.prediction, cert.p_lower, cert.radius[Norm.L1], noise.num_transforms)

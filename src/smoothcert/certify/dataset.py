@@ -216,8 +216,8 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
                                  tolerance=tolerance)
         protocol: dict[str, Any] = {"norms": [v.value for v in norm_list],
                                     "convert": bool(convert), "mode": "deterministic"}
-        # one input per call: its transformations fill the forward batches
-        group_size = 1
+        # inputs share forward batches by their number of transformations
+        group_size = smoothed.inputs_per_batch(smoothed.noise.num_transforms)
     else:
         check_sampling_arguments(smoothed.noise, "certify", n0=n0, n=n, alpha=alpha)
         check_sample_count("n0", n0)
@@ -274,7 +274,7 @@ def predict_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     check_sampling_arguments(smoothed.noise, "predict", n=n, alpha=alpha)
     if smoothed.noise.deterministic:
         protocol: dict[str, Any] = {"mode": "deterministic"}
-        group_size = 1
+        group_size = smoothed.inputs_per_batch(smoothed.noise.num_transforms)
     else:
         check_sample_count("n", n)
         check_alpha(alpha)
