@@ -1,28 +1,35 @@
 """Command-line flags that choose a smoothing noise, shared by the subcommands that need one.
 
 ``add_noise_arguments`` adds ``--noise`` (a registered family), ``--sigma`` or ``--scale``
-(exactly one: the per-coordinate RMS size, or the family's natural scale) and the shape flags
-``--k --j --a --p``; ``noise_from_args`` builds the noise, passing only the shape flags that were
-given, so each family applies its own defaults and rejects parameters it does not have. A
-``prefix`` names a second noise in the same command (``prefix="train-"`` gives
+(exactly one: the per-coordinate RMS size, or the family's natural scale) and one flag per shape
+parameter of any family (``--k``, ``--j``, ``--a``, ``--p``, ...), derived from the families'
+dataclass fields (see ``smoothcert.cli._catalog``): a new family's new parameter becomes a flag
+without editing this file. ``noise_from_args`` builds the noise, passing only the shape flags
+that were given, so each family applies its own defaults and rejects parameters it does not have.
+A ``prefix`` names a second noise in the same command (``prefix="train-"`` gives
 ``--train-noise``, ``--train-sigma``, ...).
+
+Families outside the package are loaded with ``--noise-module MODULE`` (repeatable): the module
+is imported before the command line is parsed, and registers its family with
+``@register_noise``, whose name and shape flags are then available like the built-in ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
 
-from smoothcert.noises import Noise, get_noise, list_noises
+from smoothcert.cli._catalog import noise_families
 
-__all__ = ["add_noise_arguments", "noise_from_args", "SHAPE_FLAGS"]
+__all__ = ["add_noise_arguments", "noise_from_args", "shape_flags", "import_noise_modules",
+           "NOISE_MODULE_FLAG"]
 
-#: shape parameters of the families, by flag name
-SHAPE_FLAGS = {
-    "k": "the exponent k of the norm, as in exp(-||x||^k) or (1 + ||x||^k)^-a",
-    "j": "the power j of the prefactor ||x||^-j",
-    "a": "the tail exponent a of a power-law density",
-    "p": "the exponent p of the i.i.d. generalized normal exp(-|x_i|^p)",
-}
+#: the flag that imports a module defining more noise families
+NOISE_MODULE_FLAG = "--noise-module"
+_SHAPE_DEST = "noise_shape__"
 
 
 def _number(text: str) -> int | float:
@@ -37,6 +44,47 @@ def _number(text: str) -> int | float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+_TYPES = {"int": _number, "float": _number, "str": str, "bool": _boolean}
+
+
+def shape_flags() -> dict[str, tuple[Any, str]]:
+    """Each shape parameter of any family: (argparse type, help naming the families that have
+    it and their defaults), by parameter name."""
+    users: dict[str, list[str]] = defaultdict(list)
+    kinds: dict[str, set[str]] = defaultdict(set)
+    for family in noise_families().values():
+        for field in family.fields:
+            default = "" if field.default is None else f" {field.default}"
+            users[field.name].append(f"{family.name}{default}")
+            kinds[field.name].add(field.annotation)
+    flags = {}
+    for name in sorted(users):
+        kind = kinds[name].pop() if len(kinds[name]) == 1 else "float"
+        flags[name] = (_TYPES.get(kind, _number),
+                       f"shape parameter of {', '.join(users[name])} (family and default)")
+    return flags
+
+
+def import_noise_modules(modules: Sequence[str]) -> None:
+    """Import the modules named by ``--noise-module`` (each registers its families); an
+    unimportable one is a ValueError naming it."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"{NOISE_MODULE_FLAG} {module!r} cannot be imported ({exc})"
+                             ) from None
+
+
 def _dest(prefix: str, name: str) -> str:
     return (prefix + name).replace("-", "_")
 
@@ -46,31 +94,49 @@ def add_noise_arguments(parser: argparse.ArgumentParser, *, prefix: str = "",
     """Add the noise flags (with ``prefix``) to ``parser``; with ``required=False`` the noise
     may be left out altogether (``noise_from_args`` then returns None)."""
     group = parser.add_argument_group(f"{prefix}noise" if prefix else "noise")
-    group.add_argument(f"--{prefix}noise", choices=list_noises(), required=required,
-                       dest=_dest(prefix, "noise"), help="the noise family")
+    families = list(noise_families())
+    group.add_argument(f"--{prefix}noise", choices=families, required=required,
+                       dest=_dest(prefix, "noise"), metavar="FAMILY",
+                       help=f"the noise family: {', '.join(families)}")
     size = group.add_mutually_exclusive_group(required=required)
     size.add_argument(f"--{prefix}sigma", type=float, dest=_dest(prefix, "sigma"),
                       help="noise size: per-coordinate RMS, sqrt(E||delta||_2^2 / d)")
     size.add_argument(f"--{prefix}scale", type=float, dest=_dest(prefix, "scale"),
                       help="noise size as the family's natural scale lambda")
-    for name, meaning in SHAPE_FLAGS.items():
-        group.add_argument(f"--{prefix}{name}", type=_number, dest=_dest(prefix, name),
-                           help=f"shape parameter: {meaning}")
+    for name, (kind, meaning) in shape_flags().items():
+        flag = f"--{prefix}{name}"
+        if flag in parser._option_string_actions:  # the command has a flag of that name
+            flag = f"--{prefix}noise-{name}"
+        group.add_argument(flag, type=kind, dest=_dest(prefix, _SHAPE_DEST + name),
+                           metavar=name.upper(), help=meaning)
+    if not prefix and NOISE_MODULE_FLAG not in parser._option_string_actions:
+        group.add_argument(NOISE_MODULE_FLAG, action="append", default=[], metavar="MODULE",
+                           dest="noise_modules",
+                           help="import this module first: it registers more noise families "
+                                "with @register_noise (repeatable)")
 
 
-def noise_from_args(args: argparse.Namespace, dim: int, *, prefix: str = "") -> Noise | None:
+def noise_from_args(args: argparse.Namespace, dim: int, *, prefix: str = "") -> Any:
     """The noise on R^dim named by the flags of ``add_noise_arguments`` (None when ``--noise``
     was optional and not given). Raises ValueError for a missing size or a shape flag the family
     does not have."""
     name = getattr(args, _dest(prefix, "noise"))
     sigma = getattr(args, _dest(prefix, "sigma"))
     scale = getattr(args, _dest(prefix, "scale"))
-    shape = {flag: getattr(args, _dest(prefix, flag)) for flag in SHAPE_FLAGS}
-    shape = {flag: value for flag, value in shape.items() if value is not None}
+    shape = given_shape(args, prefix=prefix)
     if name is None:
         given = [f"--{prefix}{flag}" for flag, value in
                  {"sigma": sigma, "scale": scale, **shape}.items() if value is not None]
         if given:
             raise ValueError(f"{', '.join(given)} given without --{prefix}noise")
         return None
+    from smoothcert.noises import get_noise
+
     return get_noise(name, dim=dim, sigma=sigma, scale=scale, **shape)
+
+
+def given_shape(args: argparse.Namespace, *, prefix: str = "") -> dict[str, Any]:
+    """The shape parameters given on the command line (with ``prefix``), by parameter name."""
+    start = _dest(prefix, _SHAPE_DEST)
+    return {key[len(start):]: value for key, value in vars(args).items()
+            if key.startswith(start) and value is not None}

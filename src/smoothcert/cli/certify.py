@@ -6,19 +6,31 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import Any
 
-from smoothcert.certify.adaptive import parse_tolerance
-from smoothcert.certify.classifier import CERTIFY_MODES
-from smoothcert.cli._run_args import add_run_arguments, prepare, run_and_report
-from smoothcert.norms import Norm
-from smoothcert.stats import BOUNDS, check_alpha, check_sample_count
+from smoothcert.cli._run_args import (
+    add_run_arguments,
+    add_sample_arguments,
+    check_run_arguments,
+    check_sample_arguments,
+    prepare,
+    run_and_report,
+)
+
+#: certification modes (as ``smoothcert.certify.classifier.CERTIFY_MODES``)
+MODES = ("fixed", "adaptive")
+#: Clopper-Pearson conventions (as ``smoothcert.stats.BOUNDS``)
+BOUNDS = ("one-sided", "two-sided")
+NORMS = ("l1", "l2", "linf")
 
 
-def _norms(text: str) -> list[Norm]:
-    try:
-        return [Norm.parse(v) for v in text.split(",")]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _norms(text: str) -> list[str]:
+    values = [v.strip().lower() for v in text.split(",")]
+    bad = [v for v in values if v not in NORMS]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown norm(s) {', '.join(map(repr, bad))}; choose from {', '.join(NORMS)}")
+    return values
 
 
 def _radii(text: str) -> list[float]:
@@ -40,25 +52,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "bound its probability from below with n fresh samples (Clopper-Pearson at "
                     "level alpha), and certify the noise's radius in each requested norm; "
                     "abstain when the bound is <= 1/2. With probability >= 1 - alpha per "
-                    "example, a certified prediction is robust within its radii.",
+                    "example, a certified prediction is robust within its radii. A "
+                    "deterministic noise (e.g. dssn) enumerates its transformations instead: "
+                    "no --n0, --n or --alpha.",
     )
     add_run_arguments(parser)
-    parser.add_argument("--n0", type=int, default=100,
-                        help="samples to select the top class (default 100)")
-    parser.add_argument("--n", type=int, default=100_000,
-                        help="samples to estimate its probability (default 100000)")
-    parser.add_argument("--alpha", type=float, default=0.001,
-                        help="failure probability per example (default 0.001)")
-    parser.add_argument("--norms", type=_norms, default=[Norm.L2],
-                        help="comma-separated norms to certify: l1, l2, linf (default l2)")
+    add_sample_arguments(parser, n0=True)
+    parser.add_argument("--norms", type=_norms, default=None,
+                        help="comma-separated norms to certify: l1, l2, linf (default: the "
+                             "norms the noise certifies directly)")
     parser.add_argument("--convert", action="store_true",
                         help="certify norms the noise does not certify directly by the lp "
                              "conversion (valid, loose; recorded in the run record)")
-    parser.add_argument("--bound", choices=sorted(BOUNDS), default="one-sided",
+    parser.add_argument("--bound", choices=BOUNDS, default="one-sided",
                         help="Clopper-Pearson convention: one-sided at alpha (default), or "
                              "two-sided at alpha, i.e. one-sided at alpha/2 (the code of Yang "
                              "et al. 2020)")
-    parser.add_argument("--mode", choices=CERTIFY_MODES, default="fixed",
+    parser.add_argument("--mode", choices=MODES, default="fixed",
                         help="fixed: n estimation samples per example ([CRK19]); adaptive: "
                              "pre-declared stages up to n, stopping once the goal "
                              "(--radii and/or --tolerance) is decided, with the same guarantee "
@@ -69,30 +79,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tolerance", default=None,
                         help="adaptive goal: stop when the radius is within this of the best "
                              "n samples could give, absolute (0.01) or relative (1%%)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, validate=validate)
 
 
-def run(args: argparse.Namespace) -> int:
-    from smoothcert.certify.dataset import RunSummary, certify_dataset
-    from smoothcert.runs.shards import Shard
-
-    # the cheap checks first, before loading anything
-    check_sample_count("n0", args.n0)
-    check_sample_count("n", args.n)
-    check_alpha(args.alpha)
+def validate(args: argparse.Namespace) -> None:
+    """Every check that needs no model, data or file (``main`` runs it before ``run``)."""
+    check_run_arguments(args)
+    check_sample_arguments(args)
     if args.mode == "adaptive":
+        from smoothcert.certify.adaptive import parse_tolerance
+
         if args.radii is None and args.tolerance is None:
             raise ValueError("--mode adaptive needs a goal: --radii and/or --tolerance")
         if args.tolerance is not None:
             parse_tolerance(args.tolerance)
     elif args.radii is not None or args.tolerance is not None:
         raise ValueError("--radii and --tolerance are goals of --mode adaptive")
-    prepared = prepare(args)
 
-    def work(path: Path, shard: Shard | None) -> RunSummary:
+
+def run(args: argparse.Namespace) -> int:
+    from smoothcert.certify.dataset import certify_dataset
+
+    prepared = prepare(args, "certify")
+    noise = prepared.smoothed.noise
+    norms = args.norms if args.norms is not None else [n.value for n in noise.direct_norms]
+
+    def work(path: Path, shard: Any) -> Any:
         return certify_dataset(
             prepared.smoothed, prepared.dataset, path, n0=args.n0, n=args.n, alpha=args.alpha,
-            norms=args.norms, convert=args.convert, bound=args.bound, skip=args.skip,
+            norms=norms, convert=args.convert, bound=args.bound, skip=args.skip,
             max_examples=args.max_examples, seed=args.seed, device=prepared.device,
             configuration=prepared.configuration, settings=prepared.settings,
             progress=prepared.progress, shard=shard, mode=args.mode, radii=args.radii,

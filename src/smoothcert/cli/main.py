@@ -2,7 +2,13 @@
 
 Every module in ``smoothcert.cli`` (other than this one and names starting with ``_``) is a
 subcommand: it defines ``register(subparsers)``, which adds its parser and sets ``func`` (a
-callable taking the parsed namespace and returning an exit code) as a default.
+callable taking the parsed namespace and returning an exit code) as a default. A subcommand may
+also set ``validate`` (the same namespace; raises ValueError), the checks that need no model or
+data: ``smoothcert sweep`` runs them on every job before anything runs.
+
+Building the parser imports no torch, scipy, numpy or matplotlib (``smoothcert --help`` and
+``smoothcert CMD --help`` answer at once): subcommand modules import the library inside their
+functions, and the registries' names come from ``smoothcert.cli._catalog``.
 """
 
 from __future__ import annotations
@@ -13,42 +19,118 @@ import logging
 import os
 import pkgutil
 import sys
+from collections.abc import Sequence
 
 from smoothcert._version import __version__
+from smoothcert.cli._noise_args import NOISE_MODULE_FLAG, import_noise_modules
+
+__all__ = ["main", "build_parser", "parse_command", "UsageError", "Parser"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class UsageError(ValueError):
+    """A command line argparse refuses; ``parser`` is the (sub)parser that refused it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without prefix matching of long options (``--epoch`` is not ``--epochs``) and
+    with errors raised as ``UsageError`` (``main`` prints them and exits with status 2)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(self, message)
+
+
+def _subcommands() -> list[str]:
+    from smoothcert.cli import __path__ as cli_path
+
+    return sorted(m.name for m in pkgutil.iter_modules(cli_path)
+                  if m.name != "main" and not m.name.startswith("_"))
+
+
+def build_parser() -> Parser:
+    parser = Parser(
         prog="smoothcert",
         description="Certified robustness by randomized smoothing with noise of all shapes "
                     "and sizes.",
     )
     parser.add_argument("--version", action="version", version=f"smoothcert {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log output (-v info, -vv debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from smoothcert.cli import __path__ as cli_path
-
-    for module in sorted(pkgutil.iter_modules(cli_path), key=lambda m: m.name):
-        if module.name == "main" or module.name.startswith("_"):
-            continue
-        importlib.import_module(f"{__package__}.{module.name}").register(sub)
+                        help="more log output (-v info, -vv debug); also after the command")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in _subcommands():
+        importlib.import_module(f"{__package__}.{name}").register(sub)
+    for subparser in sub.choices.values():
+        # -v after the command too (`smoothcert certify ... -v`); counted with the one before
+        subparser.add_argument("-v", "--verbose", action="count", default=0,
+                               dest="verbose_after", help="more log output (-v info, -vv debug)")
     return parser
 
 
+def _noise_modules(argv: Sequence[str]) -> list[str]:
+    """The values of ``--noise-module`` in ``argv`` (their families must be registered before
+    the parser, whose choices and shape flags come from the registry, is built)."""
+    modules = []
+    for i, item in enumerate(argv):
+        if item == NOISE_MODULE_FLAG and i + 1 < len(argv):
+            modules.append(argv[i + 1])
+        elif item.startswith(NOISE_MODULE_FLAG + "="):
+            modules.append(item.split("=", 1)[1])
+    return modules
+
+
+def parse_command(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a full command line (``["certify", "--checkpoint", ...]``) as ``main`` does and run
+    the command's ``validate`` if it has one; raises UsageError or ValueError, touches no
+    file."""
+    import_noise_modules(_noise_modules(argv))
+    args = build_parser().parse_args(list(argv))
+    validate = getattr(args, "validate", None)
+    if validate is not None:
+        validate(args)
+    return args
+
+
+def _usage_error(exc: UsageError) -> None:
+    exc.parser.print_usage(sys.stderr)
+    print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), "smoothcert")
+    try:
+        import_noise_modules(_noise_modules(argv))
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        _usage_error(exc)
+        raise SystemExit(2) from None
+    except ValueError as exc:
+        print(f"smoothcert {command}: error: {exc}", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    verbose = args.verbose + getattr(args, "verbose_after", 0)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
+        validate = getattr(args, "validate", None)
+        if validate is not None:
+            validate(args)  # every check that needs no model or data, before any file
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError) as exc:
         # bad input: a one-line message naming the value, not a traceback
-        print(f"smoothcert {args.command}: error: {exc}", file=sys.stderr)
+        message = str(exc) or type(exc).__name__
+        print(f"smoothcert {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"smoothcert {args.command}: interrupted", file=sys.stderr)

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from smoothcert.cli._run_args import add_run_arguments, prepare, run_and_report
-from smoothcert.stats import check_alpha, check_sample_count
+from smoothcert.cli._run_args import (
+    add_run_arguments,
+    add_sample_arguments,
+    check_run_arguments,
+    check_sample_arguments,
+    prepare,
+    run_and_report,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,25 +24,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="For each selected example: classify n noisy samples and return the top "
                     "class unless a two-sided binomial test of the top two counts has p-value "
                     "> alpha (then abstain, -1). With probability >= 1 - alpha per example, a "
-                    "returned class is the smoothed classifier's prediction.",
+                    "returned class is the smoothed classifier's prediction. A deterministic "
+                    "noise enumerates its transformations instead: no --n or --alpha.",
     )
     add_run_arguments(parser)
-    parser.add_argument("--n", type=int, default=100_000,
-                        help="noisy samples per example (default 100000)")
-    parser.add_argument("--alpha", type=float, default=0.001,
-                        help="failure probability per example (default 0.001)")
-    parser.set_defaults(func=run)
+    add_sample_arguments(parser, n0=False)
+    parser.set_defaults(func=run, validate=validate)
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Every check that needs no model, data or file (``main`` runs it before ``run``)."""
+    check_run_arguments(args)
+    check_sample_arguments(args)
 
 
 def run(args: argparse.Namespace) -> int:
-    from smoothcert.certify.dataset import RunSummary, predict_dataset
-    from smoothcert.runs.shards import Shard
+    from smoothcert.certify.dataset import predict_dataset
 
-    check_sample_count("n", args.n)
-    check_alpha(args.alpha)
-    prepared = prepare(args)
+    prepared = prepare(args, "predict")
 
-    def work(path: Path, shard: Shard | None) -> RunSummary:
+    def work(path: Path, shard: Any) -> Any:
         return predict_dataset(
             prepared.smoothed, prepared.dataset, path, n=args.n, alpha=args.alpha,
             skip=args.skip, max_examples=args.max_examples, seed=args.seed,

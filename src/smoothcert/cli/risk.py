@@ -14,49 +14,78 @@ import csv
 import functools
 import glob
 import math
-import sys
 from pathlib import Path
 
 from smoothcert._values import parse_values
+from smoothcert.cli._catalog import noise_families
 from smoothcert.cli._values import add_classes_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from smoothcert.noises import list_noises
-
+    noises = list(noise_families())
     p = subparsers.add_parser(
         "risk", help="smoothed risk (majority-vote error) over training noise x smoothing noise",
         description="Delta-hat_{alpha,beta}: the error rate of the majority vote of N noisy "
                     "predictions (no abstention), for every checkpoint (alpha = its training "
-                    "noise) and every smoothing noise beta.")
+                    "noise sigma) and every smoothing noise sigma beta (--smooth-sigmas). The "
+                    "CSV columns keep the paper's names alpha and beta.")
     p.add_argument("--checkpoints", nargs="+", default=[],
-                   help="checkpoint files: paths, comma-separated lists or quoted glob patterns")
-    p.add_argument("--betas", default="0,0.1,...,0.9",
-                   help="smoothing noise levels (default 0,0.1,...,0.9); 0 = no noise")
+                   help="checkpoint files: paths, comma-separated lists or quoted glob patterns; "
+                        "each one's training noise sigma is its alpha")
+    p.add_argument("--smooth-sigmas", dest="betas", default="0,0.1,...,0.9",
+                   help="smoothing noise levels beta (default 0,0.1,...,0.9); 0 = no noise")
+    p.add_argument("--betas", dest="betas", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=100, help="noise draws per input (default 100)")
-    p.add_argument("--noise", default="gaussian", choices=list_noises(),
-                   help="smoothing noise family (default gaussian)")
+    p.add_argument("--noise", default="gaussian", choices=noises, metavar="FAMILY",
+                   help=f"smoothing noise family (default gaussian): {', '.join(noises)}")
     p.add_argument("--dataset", default="mnist", help="dataset name (default mnist)")
-    p.add_argument("--split", default="test", help="dataset split (default test)")
-    p.add_argument("--root", default=None, help="dataset folder (default: the dataset's own)")
+    p.add_argument("--split", default="test", choices=("train", "test"),
+                   help="dataset split (default test)")
+    p.add_argument("--data-dir", dest="root", default=None,
+                   help="data directory (default $SMOOTHCERT_DATA_DIR)")
+    p.add_argument("--root", dest="root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     add_classes_argument(p, "as the models were trained")
-    p.add_argument("--max-examples", type=int, default=None,
+    p.add_argument("--max", dest="max_examples", type=int, default=None,
                    help="evaluate only the first N inputs of the split (default all)")
+    p.add_argument("--max-examples", dest="max_examples", type=int, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default 0)")
-    p.add_argument("--batch-size", type=int, default=1000,
-                   help="noisy inputs per forward pass (default 1000)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="noisy inputs per forward pass (default 1000, or 250 on a CPU whose "
+                        "allocator is not glibc; see bench/README.md)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--channels-last", action="store_true",
                    help="run convolutional models in the channels-last memory format (often "
                         "faster on CPUs; the votes are the same up to float rounding)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--no-progress", action="store_true", help="no progress report on stderr")
     p.add_argument("--window", type=int, default=15, help="Savitzky-Golay window (default 15)")
     p.add_argument("--order", type=int, default=3, help="Savitzky-Golay order (default 3)")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite the summaries and figures from --out/risk.csv")
     p.add_argument("--formats", default="png,pdf", help="figure formats (default png,pdf)")
     p.add_argument("--out", required=True, help="output folder of the grid")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, validate=validate)
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Every check that needs no model, data or file."""
+    parse_values(args.betas, "--smooth-sigmas")
+    for name, value, minimum in (("--n", args.n, 1), ("--seed", args.seed, 0),
+                                 ("--max", args.max_examples, 1),
+                                 ("--batch-size", args.batch_size, 1)):
+        if value is not None and value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    if args.window < 1 or args.order < 0 or args.order >= args.window:
+        raise ValueError(f"--window must be >= 1 and --order in [0, window), got window "
+                         f"{args.window}, order {args.order}")
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    bad = [f for f in formats if f not in _FORMATS]
+    if bad or not formats:
+        raise ValueError(f"--formats {args.formats!r}: choose from {', '.join(_FORMATS)}")
+
+
+#: figure formats matplotlib writes
+_FORMATS = ("png", "pdf", "svg", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
 
 
 def expand_checkpoints(items: list[str]) -> list[Path]:
@@ -94,29 +123,27 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
     import torch
 
     from smoothcert.certify.dataset import check_dataset_matches, file_sha256
+    from smoothcert.cli._allocator import default_batch_size, keep_freed_memory
+    from smoothcert.cli._progress import ProgressReporter
     from smoothcert.data import get_dataset
     from smoothcert.models.checkpoint import load_checkpoint
     from smoothcert.noises import get_noise
     from smoothcert.pal_sulam import risk
 
-    betas = parse_values(args.betas, "--betas")
+    keep_freed_memory()
+    betas = parse_values(args.betas, "--smooth-sigmas")
     paths = expand_checkpoints(args.checkpoints)
-    if args.n < 1:
-        raise ValueError(f"--n must be a positive integer, got {args.n}")
     device = torch.device(args.device)
+    batch_size = args.batch_size or default_batch_size(device.type)
     kwargs = {"root": args.root} if args.root else {}
     if args.classes is not None:
         kwargs["classes"] = list(args.classes)
     dataset = get_dataset(args.dataset, split=args.split, **kwargs)
     count = len(dataset) if args.max_examples is None else min(args.max_examples, len(dataset))
-    if count < 1:
-        raise ValueError(f"--max-examples must be >= 1, got {args.max_examples}")
-    grid = risk.RiskGrid(out, {
-        "dataset": args.dataset, "split": args.split, "examples": count, "n": args.n,
-        "noise": args.noise, "seed": args.seed, "vote": "majority, ties to the lowest class",
-        **({} if args.classes is None else {"classes": list(args.classes)})})
 
+    # every checkpoint is checked before the grid's files are created
     alphas: dict[float, Path] = {}
+    digests: dict[float, str] = {}
     for path in paths:
         ckpt = load_checkpoint(path)
         try:
@@ -129,14 +156,19 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
             raise ValueError(f"{str(alphas[alpha])!r} and {str(path)!r} both have training noise "
                              f"alpha={alpha}")
         alphas[alpha] = path
-        grid.bind_checkpoint(alpha, f"sha256:{file_sha256(path)}", str(path))
+        digests[alpha] = f"sha256:{file_sha256(path)}"
         del ckpt  # models are loaded again one at a time, only for missing cells
+    grid = risk.RiskGrid(out, {
+        "dataset": args.dataset, "split": args.split, "examples": count, "n": args.n,
+        "noise": args.noise, "seed": args.seed, "vote": "majority, ties to the lowest class",
+        **({} if args.classes is None else {"classes": list(args.classes)})})
+    for alpha, path in alphas.items():
+        grid.bind_checkpoint(alpha, digests[alpha], str(path))
 
     missing = len(grid.missing(alphas, betas))
-    bar = None
-    if missing and not args.no_progress:
-        from tqdm import tqdm
-        bar = tqdm(total=missing, desc="risk cells", unit="cell", file=sys.stderr)
+    reporter = ProgressReporter("risk cells", "cell", enabled=not args.no_progress)
+    reporter(0, missing)
+    finished = 0
 
     def load(path: Path):
         ckpt = load_checkpoint(path, map_location=device)
@@ -145,24 +177,22 @@ def _evaluate(args: argparse.Namespace, out: Path) -> None:
         return ckpt
 
     def evaluate(ckpt, beta: float):
+        nonlocal finished
         dim = math.prod(ckpt.input_shape)
         noise = None if beta == 0 else get_noise(args.noise, dim=dim, sigma=beta)
-        if bar is not None:
-            bar.set_postfix_str(f"alpha={(ckpt.train_noise or {}).get('sigma', 0)} beta={beta:g}")
         estimate = risk.smoothed_risk(ckpt.model, dataset, noise=noise, n=args.n,
                                       num_classes=ckpt.num_classes, seed=args.seed,
                                       indices=range(count), device=device,
-                                      batch_size=args.batch_size)
-        if bar is not None:
-            bar.update(1)
+                                      batch_size=batch_size)
+        finished += 1
+        reporter(finished, missing)
         return estimate
 
     loaders = {a: functools.partial(load, p) for a, p in alphas.items()}
     try:
         done = risk.run_risk_grid(grid, loaders, betas, evaluate)
     finally:
-        if bar is not None:
-            bar.close()
+        reporter.close()
     print(f"{done} new cells in {grid.csv_path}")
 
 

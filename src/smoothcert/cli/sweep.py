@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-
-from smoothcert.runs.sweep import load_sweep, run_jobs, select_jobs
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +37,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _known_flags(command: str) -> list[str]:
+    from smoothcert.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [flag for flag in sub.choices[command]._option_string_actions if flag.startswith("--")]
+
+
+def check_job(job: Any) -> None:
+    """Parse and check a job's command as ``smoothcert`` would before running it: an unknown
+    option is named (with the closest valid ones), bad values are refused. Touches no file."""
+    from smoothcert.cli.main import UsageError, parse_command
+
+    command = job.args[0]
+    known = _known_flags(command)
+    for key in job.options:
+        flag = "--" + str(key).replace("_", "-")
+        if flag not in known:
+            close = difflib.get_close_matches(flag, known, n=3)
+            hint = f"; did you mean {', '.join(f[2:] for f in close)}?" if close else ""
+            raise ValueError(f"unknown option {key!r} for {command}{hint}")
+    try:
+        parse_command(job.args)
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
+
+
+def check_jobs(jobs: Sequence[Any]) -> None:
+    """``check_job`` on every job; one ValueError listing every job that fails."""
+    problems = []
+    for job in jobs:
+        try:
+            check_job(job)
+        except ValueError as exc:
+            problems.append(f"  {job.name}: {exc}")
+    if problems:
+        raise ValueError(f"{len(problems)} of {len(jobs)} jobs are not valid:\n"
+                         + "\n".join(problems))
+
+
 def run(args: argparse.Namespace) -> int:
+    from smoothcert.runs.sweep import load_sweep, run_jobs, select_jobs
+
     sweep = load_sweep(args.config)
     jobs = select_jobs(sweep.jobs, args.only)
     if args.only and not jobs:
         raise ValueError(f"no job of {str(args.config)!r} matches {args.only}; job names: "
                          f"{', '.join(job.name for job in sweep.jobs)}")
+    check_jobs(jobs)  # as the real run would, before anything runs
     if args.dry_run:
         for job in jobs:
             if args.include_complete or not job.is_complete():

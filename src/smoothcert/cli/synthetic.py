@@ -12,8 +12,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from smoothcert._values import parse_values
 from smoothcert._version import __version__
 
@@ -54,6 +52,8 @@ def _integers(text: str, name: str) -> tuple[int, ...]:
 
 def _gap_summary(gaps, betas) -> dict:
     """Quartiles of the finite gaps and the fraction Smooth_beta can fill (None if no gap)."""
+    import numpy as np
+
     finite = gaps.gaps[np.isfinite(gaps.gaps)]
     return {
         "disks": int(gaps.gaps.size),
@@ -65,6 +65,8 @@ def _gap_summary(gaps, betas) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from smoothcert.pal_sulam.population.closed_forms import slab_gap_fill_width
     from smoothcert.pal_sulam.population.figures import disk_examples_figure, risk_difference_figure
     from smoothcert.pal_sulam.population.synthetic import (

@@ -15,16 +15,20 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from smoothcert.cli._noise_args import SHAPE_FLAGS, add_noise_arguments
+from smoothcert.cli._catalog import (
+    class_field_default,
+    dataset_names,
+    model_names,
+    module_dict_keys,
+)
+from smoothcert.cli._noise_args import add_noise_arguments, given_shape
 from smoothcert.cli._values import add_classes_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from smoothcert.data import list_datasets
-    from smoothcert.models import list_models
-    from smoothcert.training import RECIPES, TrainConfig
-
-    defaults = TrainConfig(dataset="", arch="")
+    # names and defaults from the library's source: building the parser imports no torch
+    stability_weight = class_field_default("training.config", "TrainConfig", "stability_weight")
+    datasets, models = dataset_names(), model_names()
     parser = subparsers.add_parser(
         "train",
         help="train a base classifier with noise (augmentation or stability training)",
@@ -37,12 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "0.7, batch 64; default for mnist_cnn) or adam (1e-3, batch 64; default "
                     "for mlp and lenet).",
     )
-    parser.add_argument("--dataset", required=True, choices=list_datasets(),
-                        help="training data")
-    parser.add_argument("--arch", required=True, choices=list_models(), help="architecture")
+    parser.add_argument("--dataset", required=True, choices=datasets, metavar="NAME",
+                        help=f"training data: {', '.join(datasets)}")
+    parser.add_argument("--arch", required=True, choices=models, metavar="ARCH",
+                        help=f"architecture: {', '.join(models)}")
     add_noise_arguments(parser, required=False)
     parser.add_argument("--epochs", required=True, type=int, help="number of epochs")
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+    parser.add_argument("--recipe", choices=module_dict_keys("training.config", "RECIPES"), default=None,
                         help="optimization recipe (default: by architecture, see above)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="examples per batch (default: the recipe's)")
@@ -54,8 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stability", action="store_true",
                         help="stability training: CE(f(x1), y) + w KL(f(x1) || f(x2)) with two "
                              "noise draws")
-    parser.add_argument("--stability-weight", type=float, default=defaults.stability_weight,
-                        help=f"the weight w of the KL term (default {defaults.stability_weight:g})")
+    parser.add_argument("--stability-weight", type=float, default=stability_weight,
+                        help=f"the weight w of the KL term (default {stability_weight:g})")
     parser.add_argument("--noise-copies", type=int, default=1,
                         help="repeat each example this many times per batch, each with fresh "
                              "noise (Pal and Sulam use 100; default 1)")
@@ -84,7 +89,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=0,
                         help="data-loading worker processes for file-backed image folders "
                              "(default 0)")
-    parser.set_defaults(func=run)
+    parser.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                        help="when stderr is not a terminal, a progress line at most this often "
+                             "within an epoch (default 30), besides one line per epoch")
+    parser.set_defaults(func=run, validate=validate)
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -105,7 +113,7 @@ def _config(args: argparse.Namespace) -> Any:
         options["classes"] = list(args.classes)
     # the training noise as given; TrainConfig checks it (and takes size 0 as clean training)
     given = {"name": args.noise, "sigma": args.sigma, "scale": args.scale,
-             **{flag: getattr(args, flag) for flag in SHAPE_FLAGS}}
+             **given_shape(args)}
     noise = {key: value for key, value in given.items() if value is not None} or None
     return TrainConfig(
         dataset=args.dataset, arch=args.arch, noise=noise,
@@ -128,32 +136,35 @@ def _epoch_line(row: dict[str, Any], epochs: int) -> str:
             + f"  lr {row['lr']:.3g}  {row['seconds']:.1f}s")
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Every check that needs no data or file: the whole training configuration."""
+    if args.progress_every <= 0:
+        raise ValueError(f"--progress-every must be > 0 seconds, got {args.progress_every}")
+    args.config = _config(args).resolved()
+
+
 def run(args: argparse.Namespace) -> int:
+    from smoothcert.cli._allocator import keep_freed_memory
+    from smoothcert.cli._progress import ProgressReporter
     from smoothcert.runs.distributed import World, process_group, rank_device
     from smoothcert.training import TrainingDivergedError, train
 
-    config = _config(args).resolved()
+    keep_freed_memory()
+    config = getattr(args, "config", None) or _config(args).resolved()
     # under torchrun every process runs this command: data-parallel training, rank 0 reports
     world = World.from_env()
-    bar = sys.stderr.isatty() and world.is_main
+    reporter = ProgressReporter("train", "batch", every=args.progress_every,
+                                enabled=world.is_main)
 
     def progress(batches: Iterable, total: int, description: str) -> Iterable:
-        from tqdm import tqdm
-
-        return tqdm(batches, total=total, desc=description, unit="batch", leave=False)
+        return reporter.wrap(batches, total, description)
 
     def report(row: dict[str, Any], model: Any) -> None:
-        line = _epoch_line(row, config.epochs)
-        if bar:
-            from tqdm import tqdm
-
-            tqdm.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        reporter.write(_epoch_line(row, config.epochs))
 
     try:
         with process_group(world, rank_device(args.device, world)):
-            result = train(config, progress=progress if bar else None,
+            result = train(config, progress=progress if world.is_main else None,
                            on_epoch_end=report if world.is_main else None, world=world)
     except TrainingDivergedError as exc:
         print(f"smoothcert train: error: {exc}", file=sys.stderr)
