@@ -25,6 +25,13 @@ root:
     python bench/bench_certify.py                      # resnet20 and mnist_cnn, n = 10,000
     python bench/bench_certify.py --models mnist_cnn --n 100 --inputs 50   # small n
     python bench/bench_certify.py --sweep                 # forward by batch size and format
+    python bench/bench_certify.py --cli                   # the CLI's defaults vs tuned settings
+
+``--cli`` measures what ``smoothcert certify`` does without tuning flags: ``old@1000`` is the
+previous default (batch 1000, glibc's allocator as it starts); then the CLI's startup setting is
+applied (``smoothcert.cli._allocator.keep_freed_memory``: glibc keeps freed memory, as the
+``MALLOC_*_THRESHOLD_`` variables of README.md do) and ``cli@B`` (B: the CLI's default batch for
+the CPU) takes turns with the tuned batches ``tuned@B`` (the same numerics, NCHW).
 """
 
 from __future__ import annotations
@@ -184,6 +191,58 @@ def bench_model(arch: str, args: argparse.Namespace) -> None:
             print(f"    {a:>16s} / {b:<16s} = {rate[a] / rate[b]:5.2f}   {note}")
 
 
+def bench_cli_defaults(arch: str, args: argparse.Namespace) -> None:
+    """The CLI's default certification path against tuned settings, in one process."""
+    from smoothcert.cli._allocator import default_batch_size, keep_freed_memory
+
+    torch.manual_seed(0)
+    dataset = DATASETS[arch]
+    base = get_model(arch, dataset=dataset).eval()
+    info = dataset_info(dataset)
+    xs = torch.rand(args.inputs, *info.shape)
+    noise = get_noise("gaussian", dim=xs[0].numel(), sigma=args.sigma)
+    samples = args.repeats * args.inputs * (args.n0 + args.n)
+
+    def certify(batch_size):
+        classifier = SmoothedClassifier(copy.deepcopy(base), noise, info.num_classes,
+                                        batch_size)
+
+        def run(n0, n):
+            classifier.certify_batch(xs, n0, n, 0.001, generators=[
+                torch.Generator().manual_seed(i) for i in range(args.inputs)])
+        return run
+
+    def measure(methods):
+        for fn in methods.values():  # warm up
+            fn(10, min(args.n, 1000))
+        cpu = dict.fromkeys(methods, 0.0)
+        wall = dict.fromkeys(methods, 0.0)
+        for _ in range(args.repeats):
+            for name, fn in methods.items():
+                began, cpu_began = time.perf_counter(), time.process_time()
+                fn(args.n0, args.n)
+                wall[name] += time.perf_counter() - began
+                cpu[name] += time.process_time() - cpu_began
+        return {name: (samples / cpu[name], samples / wall[name]) for name in methods}
+
+    before = measure({"old@1000": certify(1000)})
+    settings = keep_freed_memory()
+    default = default_batch_size("cpu")
+    tuned = sorted({100, 250, 1000} - {default})
+    rates = {**before, **measure({f"cli@{default}": certify(default),
+                                  **{f"tuned@{b}": certify(b) for b in tuned}})}
+    print(f"\n{arch} ({dataset}): samples per CPU second (per wall second); allocator "
+          f"{settings}")
+    for name, (cpu_rate, wall_rate) in rates.items():
+        print(f"    {name:12s} {cpu_rate:8.1f}  ({wall_rate:8.1f})")
+    best = max((name for name in rates if name.startswith("tuned")), key=lambda k: rates[k][0])
+    cli = f"cli@{default}"
+    print(f"    {cli} / {best} = {rates[cli][0] / rates[best][0]:5.2f}   the CLI's default "
+          f"against the best tuned batch (goal >= 0.95)")
+    print(f"    {cli} / old@1000 = {rates[cli][0] / rates['old@1000'][0]:5.2f}   against the "
+          f"previous default")
+
+
 def sweep_batch_sizes(arch: str, samples: int = 2000) -> None:
     """Bare forward throughput (samples per CPU second) by batch size and memory format: on a
     CPU the largest batch is not always the fastest (cache, and the allocator's handling of
@@ -224,11 +283,17 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.25)
     parser.add_argument("--sweep", action="store_true",
                         help="instead: forward throughput by batch size and memory format")
+    parser.add_argument("--cli", action="store_true",
+                        help="instead: the CLI's default path against tuned batch sizes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.sweep:
         for arch in args.models.split(","):
             sweep_batch_sizes(arch)
+        return
+    if args.cli:
+        for arch in args.models.split(","):
+            bench_cli_defaults(arch, args)
         return
     print(f"torch {torch.__version__}, {args.threads} threads, n0={args.n0}, n={args.n}, "
           f"batch {args.batch_size}, {args.inputs} input(s) x {args.repeats} repeat(s)")

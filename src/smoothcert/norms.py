@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-
-import numpy as np
+import numbers
 
 __all__ = ["Norm", "convert_radius"]
 
@@ -55,7 +54,7 @@ def convert_radius(radius, from_norm: Norm | str, to_norm: Norm | str, dim: int)
     """
     a = Norm.parse(from_norm)
     b = Norm.parse(to_norm)
-    if not isinstance(dim, (int, np.integer)) or dim < 1:
+    if not isinstance(dim, numbers.Integral) or dim < 1:
         raise ValueError(f"dim must be a positive integer, got {dim!r}")
     if b.p > a.p:
         exponent = _inverse_p(a) - _inverse_p(b)

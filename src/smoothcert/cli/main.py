@@ -55,7 +55,30 @@ def _subcommands() -> list[str]:
                   if m.name != "main" and not m.name.startswith("_"))
 
 
-def build_parser() -> Parser:
+def _command_help(name: str) -> str:
+    """The ``help=`` of ``add_parser("name", ...)`` in the command's module, read from its source
+    (so ``smoothcert --help`` imports no command module)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).parent / f"{name}.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_parser"
+                and node.args and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value == name):
+            for keyword in node.keywords:
+                if keyword.arg == "help":
+                    try:
+                        return str(ast.literal_eval(keyword.value))
+                    except ValueError:
+                        return ""
+    return ""
+
+
+def build_parser(command: str | None = None) -> Parser:
+    """The ``smoothcert`` parser. With a ``command``, only that command's module is imported
+    and the others are listed by name and help (what ``main`` does); without, every command is
+    complete."""
     parser = Parser(
         prog="smoothcert",
         description="Certified robustness by randomized smoothing with noise of all shapes "
@@ -65,8 +88,12 @@ def build_parser() -> Parser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-v info, -vv debug); also after the command")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in _subcommands():
-        importlib.import_module(f"{__package__}.{name}").register(sub)
+    names = _subcommands()
+    for name in names:
+        if command is None or name == command:
+            importlib.import_module(f"{__package__}.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=_command_help(name))
     for subparser in sub.choices.values():
         # -v after the command too (`smoothcert certify ... -v`); counted with the one before
         subparser.add_argument("-v", "--verbose", action="count", default=0,
@@ -91,11 +118,17 @@ def parse_command(argv: Sequence[str]) -> argparse.Namespace:
     the command's ``validate`` if it has one; raises UsageError or ValueError, touches no
     file."""
     import_noise_modules(_noise_modules(argv))
-    args = build_parser().parse_args(list(argv))
+    args = build_parser(_command(argv)).parse_args(list(argv))
     validate = getattr(args, "validate", None)
     if validate is not None:
         validate(args)
     return args
+
+
+def _command(argv: Sequence[str]) -> str:
+    """The command of a command line: its first word that is not an option (the main parser's
+    options take no values)."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def _usage_error(exc: UsageError) -> None:
@@ -105,16 +138,16 @@ def _usage_error(exc: UsageError) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = next((a for a in argv if not a.startswith("-")), "smoothcert")
+    command = _command(argv)
     try:
         import_noise_modules(_noise_modules(argv))
-        parser = build_parser()
+        parser = build_parser(command)
         args = parser.parse_args(argv)
     except UsageError as exc:
         _usage_error(exc)
         raise SystemExit(2) from None
     except ValueError as exc:
-        print(f"smoothcert {command}: error: {exc}", file=sys.stderr)
+        print(f"smoothcert {command or ''}: error: {exc}".replace(" :", ":"), file=sys.stderr)
         return 2
     if not getattr(args, "func", None):
         parser.print_help()

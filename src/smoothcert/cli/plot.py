@@ -16,13 +16,6 @@ from typing import Any
 from smoothcert.analysis import group_by_noise, read_results
 from smoothcert.cli.analyze import common_norm, parse_labels
 from smoothcert.norms import Norm
-from smoothcert.plots.certified import (
-    new_figure,
-    plot_certified_accuracy,
-    plot_envelopes,
-    plot_radius_vs_p_lower,
-    save_figure,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +116,13 @@ def parse_noise_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def run_certified(args: argparse.Namespace) -> int:
+    from smoothcert.plots.certified import (
+        new_figure,
+        plot_certified_accuracy,
+        plot_envelopes,
+        save_figure,
+    )
+
     labels = parse_labels(args.labels, args.files)
     results = [read_results(path, label=label)
                for path, label in zip(args.files, labels, strict=True)]
@@ -141,6 +141,7 @@ def run_certified(args: argparse.Namespace) -> int:
 
 def run_radius(args: argparse.Namespace) -> int:
     from smoothcert.noises import get_noise
+    from smoothcert.plots.certified import new_figure, plot_radius_vs_p_lower, save_figure
 
     noises = []
     for spec in split_top_level(args.noises):
