@@ -109,7 +109,7 @@ def test_shape_flags_come_from_the_families_fields():
 
     flags = shape_flags()
     assert {"k", "j", "a", "p"} <= set(flags)
-    assert "exp_p 2.0" in flags["p"][1]
+    assert "exp_p (default 2.0)" in flags["p"][1]
 
 
 def test_verbose_after_the_command_and_no_prefix_matching(capsys):

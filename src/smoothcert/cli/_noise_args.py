@@ -63,14 +63,14 @@ def shape_flags() -> dict[str, tuple[Any, str]]:
     kinds: dict[str, set[str]] = defaultdict(set)
     for family in noise_families().values():
         for field in family.fields:
-            default = "" if field.default is None else f" {field.default}"
+            default = "" if field.default is None else f" (default {field.default})"
             users[field.name].append(f"{family.name}{default}")
             kinds[field.name].add(field.annotation)
     flags = {}
     for name in sorted(users):
         kind = kinds[name].pop() if len(kinds[name]) == 1 else "float"
         flags[name] = (_TYPES.get(kind, _number),
-                       f"shape parameter of {', '.join(users[name])} (family and default)")
+                       f"shape parameter of {', '.join(users[name])}")
     return flags
 
 
@@ -104,9 +104,9 @@ def add_noise_arguments(parser: argparse.ArgumentParser, *, prefix: str = "",
     size.add_argument(f"--{prefix}scale", type=float, dest=_dest(prefix, "scale"),
                       help="noise size as the family's natural scale lambda")
     for name, (kind, meaning) in shape_flags().items():
-        flag = f"--{prefix}{name}"
+        flag = f"--{prefix}{name.replace('_', '-')}"
         if flag in parser._option_string_actions:  # the command has a flag of that name
-            flag = f"--{prefix}noise-{name}"
+            flag = f"--{prefix}noise-{name.replace('_', '-')}"
         group.add_argument(flag, type=kind, dest=_dest(prefix, _SHAPE_DEST + name),
                            metavar=name.upper(), help=meaning)
     if not prefix and NOISE_MODULE_FLAG not in parser._option_string_actions:

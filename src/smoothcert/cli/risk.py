@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=100, help="noise draws per input (default 100)")
     p.add_argument("--noise", default="gaussian", choices=noises, metavar="FAMILY",
                    help=f"smoothing noise family (default gaussian): {', '.join(noises)}")
+    p.add_argument("--noise-module", action="append", default=[], metavar="MODULE",
+                   dest="noise_modules",
+                   help="import this module first: it registers more noise families "
+                        "(repeatable)")
     p.add_argument("--dataset", default="mnist", help="dataset name (default mnist)")
     p.add_argument("--split", default="test", choices=("train", "test"),
                    help="dataset split (default test)")
