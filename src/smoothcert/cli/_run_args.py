@@ -253,15 +253,9 @@ def prepare(args: argparse.Namespace, task: str) -> Prepared:
     settings.update(data_dir=str(args.data_dir) if args.data_dir is not None else None,
                     batch_size_default=args.batch_size is None,
                     allocator=allocator_settings())
-    reporter = ProgressReporter(task, "input", enabled=world.is_main)
-    import smoothcert.certify.dataset as library
-
-    if not hasattr(library, "Progress"):  # a library that takes a flag, not a callback
-        reporter.enabled = False
-        reporter.bar = reporter.bar and world.is_main
     return Prepared(smoothed=smoothed, dataset=dataset, device=device,
                     configuration=configuration, settings=settings,
-                    progress=reporter if reporter.enabled else reporter.bar,
+                    progress=ProgressReporter(task, "input", enabled=world.is_main),
                     world=world)
 
 
@@ -275,8 +269,7 @@ def run_and_report(verb: str, args: argparse.Namespace, prepared: Prepared,
         done = run_sharded(work, args.out, world=prepared.world, device=prepared.device,
                            shard=args.shard, command=["smoothcert", *sys.argv[1:]])
     finally:
-        if hasattr(prepared.progress, "close"):
-            prepared.progress.close()
+        prepared.progress.close()
     summary = done.result
     part = f" of shard {done.shard}" if done.shard is not None else ""
     print(f"{verb} {summary.written} examples{part} ({summary.resumed} already done): "
