@@ -130,6 +130,42 @@ def test_documented_command_parses(argv, capsys):
         pytest.fail(f"smoothcert {' '.join(argv)}: {capsys.readouterr().err.strip()}")
 
 
+#: a run is long when it asks for this much work
+LONG = {"--n": 10_000, "--epochs": 10}
+#: a document may state its examples' times once, in a paragraph starting with this
+TIMES_NOTE = "How long the examples take"
+
+
+def _is_long(argv: list[str]) -> bool:
+    if argv[:1] == ["demo"] and "--quick" not in argv:
+        return True
+    for flag, limit in LONG.items():
+        if flag in argv[:-1]:
+            try:
+                if float(argv[argv.index(flag) + 1]) >= limit:
+                    return True
+            except ValueError:
+                pass
+    return False
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_long_examples_say_how_long_they_take(path):
+    """Near every long example (or in the document's note on times), the text says how long it
+    takes on a CPU and on a GPU."""
+    text = path.read_text()
+    if TIMES_NOTE in text:
+        return
+    silent = []
+    for match in _FENCE.finditer(text):
+        argvs = [smoothcert_argv(line) for line in commands(match.group(2))]
+        if any(argv is not None and _is_long(argv) for argv in argvs):
+            near = text[max(0, match.start() - 800):match.end() + 800]
+            if "CPU" not in near or "GPU" not in near:
+                silent.append(f"line {text.count(chr(10), 0, match.start()) + 1}")
+    assert not silent, f"{path.name}: long examples without their CPU and GPU times: {silent}"
+
+
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
     action = next(a for a in build_parser()._actions
                   if isinstance(a, argparse._SubParsersAction))
