@@ -343,3 +343,110 @@ def test_a_failing_block_fails(tmp_path, capsys, monkeypatch):
     doc.write_text("```bash test\nls\n```\n")
     with pytest.raises(pytest.fail.Exception, match="smoothcert commands and exports only"):
         _run_doc(doc, False, tmp_path, capsys, monkeypatch)
+
+
+# -- the developer map and the layering rules -------------------------------------------------
+
+PACKAGE = ROOT / "src" / "smoothcert"
+
+
+def _readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else None]
+
+
+def test_the_map_names_every_package_and_module():
+    section = _readme_section("For developers: where things live")
+    map_block = _FENCE.search(section).group(2)
+    named = set(re.findall(r"^  (\S+?)/?\s", map_block, re.M))
+    named.discard("src/smoothcert")
+    actual = {p.name for p in PACKAGE.glob("*.py")} | {
+        str(p.parent.relative_to(PACKAGE)) for p in PACKAGE.rglob("__init__.py")
+        if p.parent != PACKAGE and p.parent.parent in (PACKAGE, PACKAGE / "noises")}
+    assert named == actual, (f"README's map names {sorted(named - actual)} that do not exist and "
+                             f"misses {sorted(actual - named)}")
+
+
+def _layers() -> list[set[str]]:
+    section = _readme_section("For developers: where things live")
+    chain = section[section.index("`cli` →"):]
+    chain = chain[:chain.index(".\n")]
+    return [set(re.findall(r"`(\w+)`", part)) for part in chain.split("→")]
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """smoothcert module -> the smoothcert modules it imports at module level."""
+    import ast
+
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.parse(path.read_text()).body:
+            for sub in ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node]:
+                if isinstance(sub, ast.Import):
+                    found |= {a.name for a in sub.names}
+                elif isinstance(sub, ast.ImportFrom) and sub.module and sub.level == 0:
+                    found.add(sub.module)
+                    found |= {f"{sub.module}.{a.name}" for a in sub.names}
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_imports_follow_the_layers_without_cycles():
+    layers = _layers()
+    level = {name: i for i, layer in enumerate(layers) for name in layer}
+    graph = _module_imports()
+    packages = {_package(m) for m in graph} - {""}
+    assert packages <= set(level), f"packages missing from the layers: {packages - set(level)}"
+    upward = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps
+                    if _package(m) and _package(d) and level[_package(d)] < level[_package(m)])
+    assert not upward, "imports against the layers:\n" + "\n".join(upward)
+    between: dict[str, set[str]] = {}
+    for m, deps in graph.items():
+        for d in deps:
+            if _package(m) and _package(d) and _package(m) != _package(d):
+                between.setdefault(_package(m), set()).add(_package(d))
+    for start in between:  # no cycle through start
+        seen, stack = set(), list(between[start])
+        while stack:
+            node = stack.pop()
+            assert node != start, f"an import cycle through {start}"
+            if node not in seen:
+                seen.add(node)
+                stack.extend(between.get(node, ()))
+
+
+def test_the_library_rules():
+    """No print and no device choice outside the CLI; matplotlib only in plots/ and pal_sulam/."""
+    import ast
+
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = str(path.relative_to(PACKAGE))
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if where.startswith("cli/"):
+                break
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                problems.append(f"{where}:{node.lineno} prints")
+            if isinstance(node, ast.Attribute) and node.attr == "is_available" and getattr(
+                    node.value, "attr", None) == "cuda":
+                problems.append(f"{where}:{node.lineno} picks a device")
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "matplotlib" for n in names) and not where.startswith(
+                    ("plots/", "pal_sulam/")):
+                problems.append(f"{where}:{node.lineno} imports matplotlib")
+    assert not problems, "\n".join(problems)
