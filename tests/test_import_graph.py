@@ -144,3 +144,14 @@ def test_no_import_cycles_in_the_package():
     graph = import_graph()
     assert "smoothcert.certify.classifier" in graph  # the walk found the package
     assert find_cycles(graph) == []
+
+
+def test_nothing_below_the_facade_imports_it():
+    """certify/'s procedures and engine see ``SmoothedClassifier`` only as an annotation; the
+    facade imports them, never the other way round (the dataset runner sits above it)."""
+    graph = import_graph()
+    facade = "smoothcert.certify.classifier"
+    above = {facade, "smoothcert.certify.dataset"}
+    below = [m for m in graph if m.startswith("smoothcert.certify.") and m not in above]
+    assert {"smoothcert.certify.sampling", "smoothcert.certify.fixed"} <= set(below)
+    assert [m for m in below if facade in graph[m]] == []

@@ -19,9 +19,7 @@ runner) drives this class. Nothing below imports this module at run time.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
-from types import ModuleType
 
 import numpy as np
 import torch
@@ -35,6 +33,7 @@ from smoothcert.certify.certificate import (
     check_norms,
     check_sampling_arguments,
 )
+from smoothcert.certify.deterministic import certify_deterministic, predict_deterministic
 from smoothcert.certify.fixed import certify_fixed, predict_fixed
 from smoothcert.certify.sampling import MonteCarlo, check_inputs
 from smoothcert.noises.base import Noise
@@ -45,17 +44,6 @@ from smoothcert.validation import check_choice, check_int
 __all__ = ["SmoothedClassifier", "Certificate", "Prediction", "ABSTAIN", "CERTIFY_MODES"]
 
 _Radii = Mapping[Norm | str, Sequence[float]] | Sequence[float] | None
-
-
-def _deterministic_module() -> ModuleType:
-    try:
-        return importlib.import_module("smoothcert.certify.deterministic")
-    except ModuleNotFoundError as exc:
-        if exc.name != "smoothcert.certify.deterministic":
-            raise
-        raise NotImplementedError("this installation has no certification for deterministic "
-                                  "smoothings (smoothcert.certify.deterministic is "
-                                  "missing)") from None
 
 
 class SmoothedClassifier:
@@ -178,7 +166,7 @@ class SmoothedClassifier:
         deterministic smoothing)."""
         check_sampling_arguments(self.noise, "predict", n=n, alpha=alpha)
         if self.noise.deterministic:
-            return list(_deterministic_module().predict_deterministic(self, xs))
+            return list(predict_deterministic(self, xs))
         return predict_fixed(self, xs, n, alpha, generators=generators)
 
     def certify(self, x: torch.Tensor, n0: int | None = None, n: int | None = None,
@@ -226,8 +214,7 @@ class SmoothedClassifier:
             check_sampling_arguments(self.noise, "certify", n0=n0, n=n, alpha=alpha,
                                      mode=None if mode == "fixed" else mode, radii=radii,
                                      tolerance=tolerance)
-            return list(_deterministic_module().certify_deterministic(self, xs, norms,
-                                                                      convert=convert))
+            return list(certify_deterministic(self, xs, norms, convert=convert))
         check_sampling_arguments(self.noise, "certify", n0=n0, n=n, alpha=alpha)
         mode = check_choice("certification mode", mode, CERTIFY_MODES)
         if mode == "adaptive":

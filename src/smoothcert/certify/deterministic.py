@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from smoothcert.certify.certificate import Certificate, Prediction
+from smoothcert.certify.sampling import eval_mode
 from smoothcert.norms import Norm, convert_radius
 
 if TYPE_CHECKING:
-    from smoothcert.certify.classifier import Certificate, Prediction, SmoothedClassifier
+    from smoothcert.certify.classifier import SmoothedClassifier
 
 __all__ = ["deterministic_counts", "certify_deterministic", "predict_deterministic"]
 
@@ -34,29 +36,6 @@ def _require_deterministic(smoothed: SmoothedClassifier) -> Any:
         raise ValueError(f"{noise.name} noise is not deterministic; certify it with "
                          f"n0, n and alpha (Monte Carlo CERTIFY)")
     return noise
-
-
-def _eval_mode(model: torch.nn.Module) -> Any:
-    # the context manager that puts a model in eval mode and restores it; where it lives
-    # depends on the layout of certify/ (imported lazily: classifier imports this module)
-    try:
-        from smoothcert.certify.sampling import eval_mode
-    except ImportError:
-        from smoothcert.certify.classifier import _eval_mode as eval_mode
-    return eval_mode(model)
-
-
-def _result_types() -> tuple[type, type]:
-    try:
-        from smoothcert.certify.certificate import Certificate, Prediction
-    except ImportError:
-        from smoothcert.certify.classifier import Certificate, Prediction
-    return Certificate, Prediction
-
-
-def _classify(smoothed: SmoothedClassifier, batch: torch.Tensor) -> torch.Tensor:
-    classify = getattr(smoothed, "classify", None) or smoothed._classify
-    return classify(batch)
 
 
 def deterministic_counts(smoothed: SmoothedClassifier, xs: torch.Tensor) -> np.ndarray:
@@ -80,14 +59,14 @@ def deterministic_counts(smoothed: SmoothedClassifier, xs: torch.Tensor) -> np.n
     total = xs.shape[0] * length
     counts = torch.zeros(xs.shape[0] * classes, dtype=torch.int64, device=device)
     channels_last = getattr(smoothed, "channels_last", False) and len(shape) == 3
-    with _eval_mode(smoothed.base_classifier), torch.inference_mode():
+    with eval_mode(smoothed.base_classifier), torch.inference_mode():
         for start in range(0, total, smoothed.batch_size):
             pair = torch.arange(start, min(start + smoothed.batch_size, total), device=device)
             which, t = pair // length, pair % length
             batch = noise.transform_grid(grid[which], t, dtype).view(-1, *shape)
             if channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
-            predictions = _classify(smoothed, batch)
+            predictions = smoothed.classify(batch)
             counts += torch.bincount(which * classes + predictions,
                                      minlength=counts.numel())
     return counts.view(xs.shape[0], classes).cpu().numpy()
@@ -106,7 +85,6 @@ def certify_deterministic(smoothed: SmoothedClassifier, xs: torch.Tensor,
     index, which is part of g's definition (a tie gives radius 0). Norms other than l1 need
     ``convert=True`` (the lp inclusion, valid but loose).
     """
-    Certificate, _ = _result_types()
     noise = _require_deterministic(smoothed)
     norms = smoothed.check_norms(norms, convert)
     counts = deterministic_counts(smoothed, xs)
@@ -126,7 +104,6 @@ def predict_deterministic(smoothed: SmoothedClassifier, xs: torch.Tensor) -> lis
     """The exact smoothed prediction of each input of ``xs``: the plurality vote over the L
     transformations, ties to the lower class index (never ``ABSTAIN``). ``p_value`` is 0.0:
     the vote is computed, not estimated."""
-    _, Prediction = _result_types()
     noise = _require_deterministic(smoothed)
     counts = deterministic_counts(smoothed, xs)
     return [Prediction(prediction=int(row.argmax()), p_value=0.0,
