@@ -36,6 +36,30 @@ def closed_form_radii(noise: str, sigma: float, p: np.ndarray) -> dict[str, np.n
     return {"l1": l2, "l2": l2}
 
 
+def check_dssn_run(out):
+    """The DSSN row: exact certificates from L = floor(2 sqrt(3) 0.5 16) = 27 votes on the
+    grid of sixteenths, checked against bounds any vote vector with that top share obeys."""
+    tsv = out / "certify" / "dssn-sigma0.5.tsv"
+    res = read_results(tsv)
+    length = math.floor(2 * math.sqrt(3) * 0.5 * 16)
+    assert length == 27 and len(res) >= 10
+    record = json.loads(tsv.with_suffix(".json").read_text())
+    noise = record["configuration"]["noise"]
+    assert noise["name"] == "dssn" and noise["quantization"] == 16
+    assert "grid" in noise["threat_model"]
+    assert (res.prediction != -1).all()  # an exact vote never abstains
+    rows = list(csv.DictReader(io.StringIO(tsv.read_text()), delimiter="\t"))
+    assert {int(row["samples"]) for row in rows} == {length}
+    votes = np.rint(res.p_lower * length)
+    np.testing.assert_allclose(votes / length, res.p_lower, rtol=0, atol=1e-12)
+    steps = np.rint(res.radii("l1") * 16)
+    np.testing.assert_allclose(steps / 16, res.radii("l1"), rtol=0, atol=1e-12)
+    # c_A - m >= (everything else) + m for the certified m, at best all others at 0 votes
+    assert (steps <= votes // 2).all()
+    assert (steps >= np.floor((2 * votes - length - 1) / 2)).all()
+    np.testing.assert_allclose(res.radii("l2"), res.radii("l1") / math.sqrt(D), rtol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
@@ -72,11 +96,14 @@ def test_demo_writes_results_tables_and_figure(demo_run):
             assert (res.radii(norm)[~certified] == 0).all()
         assert (out / "models" / f"{noise}-sigma0.5.pt").is_file()
 
+    check_dssn_run(out)
+
     rows = list(csv.DictReader(io.StringIO((out / "envelope_l1.csv").read_text())))
-    assert list(rows[0]) == ["radius", "uniform", "laplace", "gaussian (converted)", "envelope"]
+    columns = ["uniform", "laplace", "gaussian (converted)", "dssn"]
+    assert list(rows[0]) == ["radius", *columns, "envelope"]
     assert float(rows[0]["radius"]) == 0.0
     for row in rows:
-        families = [float(row[k]) for k in ("uniform", "laplace", "gaussian (converted)")]
+        families = [float(row[k]) for k in columns]
         assert float(row["envelope"]) == max(families)
     # at radius 0 a family's envelope is its best clean certified accuracy: recount it by hand
     uniform = read_results(out / "certify" / "uniform-sigma0.5.tsv")
@@ -93,6 +120,6 @@ def test_demo_rerun_reuses_models_and_results(demo_run, capsys):
     before = (demo_run / "certify" / "laplace-sigma0.5.tsv").read_text()
     assert main(["demo", "--quick", "--out", str(demo_run)]) == 0
     captured = capsys.readouterr()
-    assert captured.err.count("(0 reused)") == 0 and captured.err.count("reused") == 3
+    assert captured.err.count("(0 reused)") == 0 and captured.err.count("reused") == 4
     assert "| envelope |" in captured.out
     assert (demo_run / "certify" / "laplace-sigma0.5.tsv").read_text() == before

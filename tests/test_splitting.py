@@ -287,3 +287,19 @@ def test_training_runs_an_epoch_on_digits(name, tmp_path):
         assert result.train_noise["quantization"] == 16
         assert result.train_noise["template_seed"] == 0
 
+
+def test_smoothed_classifier_dispatches_dssn_to_the_exact_certificate():
+    noise = get_noise("dssn", dim=64, sigma=0.5, quantization=16)
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    smoothed = SmoothedClassifier(net, noise, 10, batch_size=100)
+    xs = torch.randint(0, 17, (4, 1, 8, 8)).float() / 16
+    direct = certify_deterministic(smoothed, xs)
+    one = smoothed.certify(xs[2], norms=("l1",))
+    assert one.prediction == direct[2].prediction and one.radius == direct[2].radius
+    assert one.samples == noise.num_transforms and one.counts.tolist() == direct[2].counts.tolist()
+    batch = smoothed.certify_batch(xs, norms=("l1",))
+    assert [c.radius for c in batch] == [c.radius for c in direct]
+    assert smoothed.predict(xs[0]).prediction == direct[0].prediction
+    with pytest.raises(ValueError, match="deterministic"):
+        smoothed.certify(xs[0], 100, 1000, 0.001, norms=("l1",))

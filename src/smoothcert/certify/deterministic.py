@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from smoothcert.certify.certificate import Certificate, Prediction
-from smoothcert.certify.sampling import eval_mode
+from smoothcert.certify.sampling import check_inputs, eval_mode
 from smoothcert.norms import Norm, convert_radius
 
 if TYPE_CHECKING:
@@ -47,11 +47,7 @@ def deterministic_counts(smoothed: SmoothedClassifier, xs: torch.Tensor) -> np.n
     base classifier runs in eval mode (each module's mode is restored afterwards).
     """
     noise = _require_deterministic(smoothed)
-    if not isinstance(xs, torch.Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor, got {type(xs).__name__}")
-    if xs.dim() < 2 or xs.shape[0] < 1 or xs[0].numel() != noise.dim:
-        raise ValueError(f"expected a non-empty batch of inputs with {noise.dim} entries each, "
-                         f"got shape {tuple(xs.shape)}")
+    xs = check_inputs(xs, noise)
     grid = noise.grid_indices(xs).reshape(xs.shape[0], noise.dim)
     shape, device, dtype = xs.shape[1:], xs.device, xs.dtype
     length = noise.num_transforms
