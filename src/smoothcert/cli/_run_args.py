@@ -143,7 +143,8 @@ def check_sample_arguments(args: argparse.Namespace) -> None:
         if given:
             raise ValueError(
                 f"{args.noise} noise is deterministic: certification enumerates its "
-                f"transformations and draws no samples, so {', '.join(given)} do not apply; "
+                f"transformations and draws no samples, so {', '.join(given)} "
+                f"{'does' if len(given) == 1 else 'do'} not apply; "
                 f"leave them out")
         return
     for name in names:
