@@ -120,6 +120,14 @@ def test_deterministic_noise_takes_no_sample_counts(tmp_path, checkpoint, capsys
     assert main(argv) == 2
     assert "is deterministic" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+    if "dssn" in names:  # the digits are on a grid of 16 levels, not dssn's default 255
+        argv = [a for a in argv if a not in ("--n0", "10", "--n", "50", "--alpha", "0.01")]
+        argv = _replace(argv, "--noise", "dssn")
+        assert main(argv) == 2
+        assert "quantization" in capsys.readouterr().err
+        assert not any(tmp_path.iterdir())
+        assert main([*argv, "--quantization", "16"]) == 0
+        assert (tmp_path / "d.tsv").is_file()
 
 
 def _sweep(tmp_path: Path, grid: str) -> Path:

@@ -242,6 +242,10 @@ def prepare(args: argparse.Namespace, task: str) -> Prepared:
         identity = {"checkpoint_sha256": file_sha256(args.checkpoint), "arch": checkpoint.arch}
         settings = {"checkpoint": str(args.checkpoint)}
     noise = noise_from_args(args, dim=dataset.info.dim)
+    if not noise.additive and len(dataset) > 0:
+        # a transformation that refuses the data (dssn: inputs off its grid) is refused here,
+        # before the results file is opened, not at the first input
+        noise.perturb(dataset[0][0].reshape(1, -1).to(device))
     batch_size = args.batch_size or default_batch_size(device.type)
     autocast = getattr(torch, AUTOCAST[args.autocast]) if args.autocast else None
     smoothed = SmoothedClassifier(
