@@ -119,6 +119,9 @@ def test_verbose_after_the_command_and_no_prefix_matching(capsys):
     assert args.verbose + args.verbose_after == 2
     args = build_parser().parse_args(["-v", "sweep", "x.toml"])
     assert args.verbose + args.verbose_after == 1
+    args = build_parser("plot").parse_args(["plot", "radius", "--noises", "gaussian", "--dim",
+                                            "4", "--norm", "l2", "--out", "r.png", "-vv"])
+    assert args.verbose + args.verbose_after == 2
     with pytest.raises(SystemExit) as exc:
         main(["train", "--dataset", "digits", "--arch", "mlp", "--epochs", "1",
               "--max-trai", "5"])

@@ -94,11 +94,19 @@ def build_parser(command: str | None = None) -> Parser:
             importlib.import_module(f"{__package__}.{name}").register(sub)
         else:
             sub.add_parser(name, help=_command_help(name))
+    _add_verbose(sub)
+    return parser
+
+
+def _add_verbose(sub: argparse._SubParsersAction) -> None:
+    """-v after the command too (`smoothcert certify ... -v`, `smoothcert plot radius ... -v`),
+    counted with the one before it."""
     for subparser in sub.choices.values():
-        # -v after the command too (`smoothcert certify ... -v`); counted with the one before
         subparser.add_argument("-v", "--verbose", action="count", default=0,
                                dest="verbose_after", help="more log output (-v info, -vv debug)")
-    return parser
+        for action in subparser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_verbose(action)
 
 
 def _noise_modules(argv: Sequence[str]) -> list[str]:
