@@ -24,6 +24,7 @@ CASES = [
     ("laplace", {}, "linf"), ("uniform", {}, "l1"), ("uniform", {}, "linf"),
     ("uniform_ball", {}, "l2"), ("exp_inf", {"k": 1.0, "j": 0}, "l1"),
     ("exp_inf", {"k": 1.0, "j": 0}, "linf"), ("pow_inf", {}, "l1"), ("exp_p", {"p": 4.0}, "l1"),
+    ("ssn", {}, "l1"),
 ]
 CASES_TABLE = [
     ("exp1", {"k": 2.0}, "l1"), ("exp_p", {"p": 0.5}, "l1"), ("pareto", {"a": 3.0}, "l1"),

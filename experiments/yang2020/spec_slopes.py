@@ -30,7 +30,7 @@ SOURCES = {
     "s31": "SPEC §3.1 closed form",
     "s32": "SPEC §3.2 differential method",
     "sph": "first-order spherical formula (derived here)",
-    "conv": "SPEC §3.5 conversion of the ℓ2 slope",
+    "split": "SPLITTING.md (uniform noise's certificate)",
 }
 
 
@@ -47,7 +47,7 @@ def unit_sigma(family: str, d: int, **shape: float) -> float:
         return 1.0
     if family == "laplace":
         return math.sqrt(2.0)
-    if family == "uniform":
+    if family in ("uniform", "ssn"):  # ssn: sigma = lambda / sqrt 3 (SPLITTING.md)
         return 1.0 / math.sqrt(3.0)
     if family == "uniform_ball":
         return (d + 2.0) ** -0.5
@@ -108,6 +108,8 @@ def spec_slope(family: str, norm: str, d: int, **shape: float) -> tuple[float, s
         unit, src = 1.0 / _laplace_linf_phi_half(d), "s32"
     elif family == "uniform" and norm == "l1":
         unit, src = 2.0, "s6"
+    elif family == "ssn" and norm == "l1":  # R = 2 lambda (rho - 1/2), as uniform noise
+        unit, src = 2.0, "split"
     elif family == "uniform" and norm == "linf":
         unit, src = 2.0 / d, "s31"
     elif family == "uniform_ball" and norm == "l2":

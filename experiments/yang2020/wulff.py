@@ -58,7 +58,8 @@ Y_FROM = 0.51
 
 #: the three families of [YDH+20] Table 1 in fixed colours, the others in the rest of tab10
 _FIXED = {"uniform": "black", "laplace": "C3", "gaussian": "C0"}
-_COLORS = ["C1", "C2", "C4", "C5", "C6", "C7", "C8", "C9", "navy", "olive", "lime"]
+_COLORS = ["C1", "C2", "C4", "C5", "C6", "C7", "C8", "C9", "navy", "olive", "lime", "gold",
+           "teal", "maroon"]
 
 
 def _label(noise: smoothcert.Noise) -> str:
