@@ -8,7 +8,7 @@
   to NAME; python blocks share one namespace. A document with ``... test slow`` blocks is also
   run whole (those blocks included) under ``-m slow``. Commands run at small scale:
   ``SMALL`` replaces the values of the flags that set the amount of work, certify and predict get
-  ``--max 3``, the demo gets ``--quick``.
+  ``--max 3``, the demo gets ``--quick``; ``PY_SMALL`` replaces text in python blocks.
 - ``--help`` of every command works.
 """
 
@@ -35,6 +35,8 @@ FOREIGN = {"--nnodes", "--max-restarts", "--nproc-per-node", "--standalone", "--
            "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id"}
 #: flags that set the amount of work, and their values in a tested run
 SMALL = {"--epochs": "1", "--n": "100", "--n0": "20"}
+#: the same for python blocks: text replacements
+PY_SMALL = {"n=100_000": "n=500"}
 TESTED_MAX = "3"
 
 
@@ -269,7 +271,10 @@ def small(argv: list[str]) -> list[str]:
 
 def _run_block(block: Block, namespace: dict, capsys, monkeypatch) -> None:
     if block.lang == "python":
-        exec(compile(block.text, block.where, "exec"), namespace)
+        text = block.text
+        for old, new in PY_SMALL.items():
+            text = text.replace(old, new)
+        exec(compile(text, block.where, "exec"), namespace)
         return
     for line in commands(block.text):
         if line.startswith("export "):
