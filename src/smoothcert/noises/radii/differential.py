@@ -206,8 +206,13 @@ def differential_table(phi: Phi, key: Mapping[str, Any]) -> RadiusTable:
     # Differential radii are not analytic at rho = 1/2 (Phi(1/2 - e) has an e^(1+c) or e log e
     # term), so the grid starts graded towards u = 0; Phi comes from scipy's incomplete gamma and
     # beta functions, ~1e-10 relative at d = 150528, hence the exact-value margin.
+    def verify(p: np.ndarray, r: np.ndarray) -> bool:
+        # an honest lookup is the exact integral less a relative margin >= _EXACT_ERROR
+        return bool(np.all(r <= radius_exact(p, phi)))
+
     return cached_table(full, lambda: build_table(lambda rho: radius_exact(rho, phi),
-                                                  grading=4.0, exact_error=_EXACT_ERROR))
+                                                  grading=4.0, exact_error=_EXACT_ERROR),
+                        verify=verify)
 
 
 def differential_radius(p_lower: np.ndarray, phi: Phi, key: Mapping[str, Any], *,

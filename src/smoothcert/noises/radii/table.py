@@ -20,23 +20,25 @@ node (1 - 1e-8) are computed directly by the family, not extrapolated.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy
 from scipy.interpolate import CubicSpline
 from scipy.special import ndtr, ndtri
 
 from smoothcert._version import __version__
+from smoothcert.runs.atomic import write_bytes_atomic
 
 __all__ = ["RadiusTable", "build_table", "cached_table", "cache_dir", "clear_memory_cache",
-           "P_TABLE_MAX"]
+           "P_TABLE_MAX", "Verify", "check_points"]
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +210,8 @@ def clear_memory_cache() -> None:
 
 
 def _key_text(key: Mapping[str, Any]) -> str:
-    full = {"smoothcert": __version__, "format": _FORMAT, **key}
+    # the radii come from scipy's special functions: another scipy rebuilds the table
+    full = {"smoothcert": __version__, "scipy": scipy.__version__, "format": _FORMAT, **key}
     return json.dumps(full, sort_keys=True, default=repr)
 
 
@@ -219,7 +222,22 @@ def table_path(key: Mapping[str, Any]) -> Path:
     return cache_dir() / f"{stem}-{digest}.npz"
 
 
-def _load(path: Path, text: str) -> RadiusTable | None:
+#: ``verify(p, radius) -> ok``: whether every radius a loaded table gives at the p is at most
+#: the family's own direct computation (the table was not edited to inflate radii)
+Verify = Callable[[np.ndarray, np.ndarray], bool]
+
+
+def check_points(table: RadiusTable) -> np.ndarray:
+    """The p at which a loaded table is checked: a few nodes spread over its range and the
+    midpoints (in u) after them, where the lookup is the spline rather than a stored value."""
+    n = table.u.size
+    idx = np.unique(np.clip(np.array([1, n // 16, n // 4, n // 2, (3 * n) // 4, n - 2]), 1,
+                            n - 2))
+    u = np.concatenate([table.u[idx], 0.5 * (table.u[idx] + table.u[idx + 1])])
+    return np.sort(ndtr(u))
+
+
+def _load(path: Path, text: str, verify: Verify | None) -> RadiusTable | None:
     if not path.exists():
         return None
     try:
@@ -230,6 +248,10 @@ def _load(path: Path, text: str) -> RadiusTable | None:
                                 margin=float(data["margin"]))
             if table.checksum() != str(data["checksum"]):
                 raise ValueError("checksum mismatch")
+        if verify is not None:
+            p = check_points(table)
+            if not verify(p, table(p)):
+                raise ValueError("radii above the direct computation")
         return table
     except Exception as exc:  # a corrupt cache file is rebuilt, never trusted
         log.warning("ignoring radius table cache %s (%s); rebuilding", path, exc)
@@ -237,27 +259,28 @@ def _load(path: Path, text: str) -> RadiusTable | None:
 
 
 def _save(path: Path, text: str, table: RadiusTable) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, key=np.array(text), u=table.u, radius=table.radius,
+             margin=np.float64(table.margin), checksum=np.array(table.checksum()))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, key=np.array(text), u=table.u, radius=table.radius,
-                     margin=np.float64(table.margin), checksum=np.array(table.checksum()))
-        os.replace(tmp, path)
+        write_bytes_atomic(path, buf.getvalue())
     except OSError as exc:
         log.warning("could not write radius table cache %s (%s)", path, exc)
 
 
 def cached_table(key: Mapping[str, Any], build: Callable[[], RadiusTable], *,
-                 rebuild: bool = False) -> RadiusTable:
+                 rebuild: bool = False, verify: Verify | None = None) -> RadiusTable:
     """The table for ``key`` (which must identify the family, norm, dim and shape parameters),
-    from memory, from the disk cache, or built (and cached). The library version is part of the
-    key, so an upgrade never reuses an older table."""
+    from memory, from the disk cache, or built (and cached). The library and scipy versions are
+    part of the key, so an upgrade never reuses an older table. A table read from disk must
+    pass its checksum and ``verify`` at the ``check_points`` (cheap direct computations that
+    catch a file edited to inflate radii); otherwise it is rebuilt."""
     text = _key_text(key)
     if not rebuild and text in _MEMORY:
         return _MEMORY[text]
     path = table_path(key)
-    table = None if rebuild else _load(path, text)
+    table = None if rebuild else _load(path, text, verify)
     if table is None:
         log.info("building radius table %s", text)
         table = build()
