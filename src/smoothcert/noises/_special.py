@@ -9,7 +9,18 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
-__all__ = ["log_gamma_ratio", "gamma_ppf", "gamma_isf"]
+__all__ = ["log_gamma_ratio", "gamma_ppf", "gamma_isf", "round_down", "ULPS_4"]
+
+#: four units in the last place, relative: covers a closed form evaluated to a couple of ulps
+#: plus the half-ulp rounding of the multiplication by the scale that follows
+ULPS_4 = 4.0 * float(np.finfo(np.float64).eps)
+
+
+def round_down(values: np.ndarray, rtol: float = ULPS_4) -> np.ndarray:
+    """``values`` times 1 - rtol: a radius whose float64 evaluation is not provably below the
+    truth is taken down by more than its evaluation error (``rtol`` is that error's bound, with
+    room to spare, e.g. measured against mpmath)."""
+    return np.asarray(values, dtype=np.float64) * (1.0 - rtol)
 
 
 def log_gamma_ratio(x: float, h: float) -> float:

@@ -14,7 +14,7 @@ from smoothcert.noises._shapes import (
     radial_gamma,
     working_dtype,
 )
-from smoothcert.noises._special import log_gamma_ratio
+from smoothcert.noises._special import log_gamma_ratio, round_down
 from smoothcert.noises.base import Noise, register_noise
 from smoothcert.noises.exp1 import exp_norm_phi
 from smoothcert.noises.laplace import laplace_l1_radius
@@ -23,6 +23,11 @@ from smoothcert.noises.samplers import cube_surface
 from smoothcert.norms import Norm
 
 __all__ = ["ExpInf"]
+
+#: relative error bound of the l1 constant gamma (a ratio of gamma functions via scipy's poch):
+#: up to 8e-13 measured against mpmath (d = 2 to 150528, k = 0.5 to 3), so the radius is taken
+#: down by 1e-11
+_GAMMA_RTOL = 1e-11
 
 
 @register_noise("exp_inf")
@@ -76,7 +81,7 @@ class ExpInf(Noise):
         if norm is Norm.LINF or (self.dim == 1 and self.j == 0):
             return self._linf_radius(p_lower)
         gamma = self._l1_gamma()
-        return 2.0 * gamma * (p_lower - 0.5)
+        return round_down(2.0 * gamma * (p_lower - 0.5), _GAMMA_RTOL)
 
     def _l1_gamma(self) -> float:
         d, k, j = self.dim, self.k, self.j

@@ -9,13 +9,17 @@ import numpy as np
 from scipy import special
 
 from smoothcert.noises._shapes import check_exponent, check_log_unit_sigma, working_dtype
-from smoothcert.noises._special import gamma_ppf, log_gamma_ratio
+from smoothcert.noises._special import gamma_ppf, log_gamma_ratio, round_down
 from smoothcert.noises.base import Noise, register_noise
 from smoothcert.noises.radii.differential import Phi, differential_radius
 from smoothcert.noises.samplers import random_signs, standard_gamma
 from smoothcert.norms import Norm
 
 __all__ = ["ExpP", "exp_p_l1_quantile", "exp_p_phi"]
+
+#: relative margin of the l1 quantile (scipy's gammaincinv, a few 1e-15 relative against
+#: mpmath, raised to the power 1/p): taken off so that the radius rounds down
+_QUANTILE_RTOL = 1e-12
 
 
 def exp_p_l1_quantile(p_lower: np.ndarray, p: float) -> np.ndarray:
@@ -31,7 +35,7 @@ def exp_p_l1_quantile(p_lower: np.ndarray, p: float) -> np.ndarray:
     # For large p the quantile z ~ (y Gamma(1 + a))^(1/a) underflows near rho = 1/2; there
     # z^a >= y Gamma(1 + a) (since G_a(z) <= z^a / Gamma(1 + a)) is a lower bound, sharp to a
     # relative O(z).
-    return np.where(z < 1e-280, y * special.gamma(1.0 + a), z**a)
+    return round_down(np.where(z < 1e-280, y * special.gamma(1.0 + a), z**a), _QUANTILE_RTOL)
 
 
 def exp_p_phi(p: float) -> Phi:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 from scipy.stats import binom
 
+from smoothcert.noises._special import round_down
 from smoothcert.noises.base import Noise, register_noise
 from smoothcert.noises.samplers import standard_laplace
 from smoothcert.norms import Norm
@@ -22,8 +23,9 @@ def laplace_l1_radius(p_lower: np.ndarray) -> np.ndarray:
     """-ln(2 (1 - p_lower)) at scale 1: the differential method with Phi(t) = t ([YDH+20])."""
     p = np.asarray(p_lower, dtype=np.float64)
     with np.errstate(divide="ignore"):
-        # 2p - 1 is exact; log1p keeps full precision near p = 1/2; p = 1 gives +inf
-        return -np.log1p(-(2.0 * p - 1.0))
+        # 2p - 1 is exact; log1p keeps full precision near p = 1/2 (within an ulp; four ulps
+        # down); p = 1 gives +inf
+        return round_down(-np.log1p(-(2.0 * p - 1.0)))
 
 
 def laplace_linf_radius(p_lower: np.ndarray, dim: int) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from scipy import special
 
+from smoothcert.noises._special import round_down
 from smoothcert.noises.base import Noise, register_noise
 from smoothcert.noises.radii.differential import Phi, differential_radius
 from smoothcert.noises.samplers import beta_prime, cube_surface
@@ -87,7 +88,7 @@ class PowInf(Noise):
     def _unit_radius(self, p_lower: np.ndarray, norm: Norm) -> np.ndarray:
         d, a = self.dim, self.a
         if norm is Norm.L1 and d > 1:
-            return 2.0 * d / (a - d) * (p_lower - 0.5)
+            return round_down(2.0 * d / (a - d) * (p_lower - 0.5))
         # in d = 1 the two norms coincide and the differential radius is the larger
         key = {"family": self.name, "norm": Norm.LINF.value, "dim": d, "a": a}
         return differential_radius(p_lower, pow_inf_phi(d, a), key)

@@ -24,7 +24,8 @@ from scipy.special import ndtri
 from smoothcert.noises.radii.level_probability import pbig_rows
 from smoothcert.noises.radii.radial import RadialLaw
 
-__all__ = ["Rho", "rho", "solve", "law_id", "clear_path_cache", "FTOL"]
+__all__ = ["Rho", "rho", "certified_shift", "law_id", "clear_path_cache", "FTOL", "EVAL_ERROR",
+           "U_RTOL"]
 
 log = logging.getLogger(__name__)
 
@@ -167,23 +168,32 @@ def _residual(law: RadialLaw, tau: np.ndarray, e: np.ndarray, u: np.ndarray, v: 
     return g1 - v, -q2 - u, a11, a12, a21, a22
 
 
-def _tolerance(u: np.ndarray) -> np.ndarray:
-    """The residual accepted in G1 and G2 - u at target u (their noise floor is a few 1e-15)."""
-    return FTOL * np.maximum(1.0, u)
-
-
 #: residual (in units of Phi^-1, times max(1, u)) at which a solve stops
 FTOL = 1e-14
+#: bound on the evaluation error of G1 and G2 (same units): pbig is accurate to about 1e-15
+#: absolute and 1 - pbig to about 1e-13 relative
+EVAL_ERROR = 1e-14
+#: relative margin taken off u, for the error of 1 - pbig far in the tail
+U_RTOL = 1e-12
+#: multiples of FTOL and EVAL_ERROR tried in turn, for laws whose residuals have a higher noise
+#: floor (heavy tails); the margins grow with them
+_LEVELS = (1.0, 30.0, 1000.0)
+
+
+def _tolerance(u: np.ndarray, level: float = 1.0) -> np.ndarray:
+    """The residual accepted in G1 and G2 - u at target u."""
+    return FTOL * level * np.maximum(1.0, u)
 
 
 def _newton(law: RadialLaw, u: np.ndarray, tau: np.ndarray, e: np.ndarray, *, v: float = 0.0,
-            iters: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            level: float = 1.0, iters: int = 12, with_failed: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Joint Newton for (tau, e) with G1 = v, G2 = u from good guesses; returns
     (tau, e, converged).
 
     A row converges when both residuals, evaluated at the point returned, are within
     ``_tolerance``; rows whose step is not finite, leaves e > 0 or fails to converge are
-    reported, not forced.
+    reported, not forced (``with_failed``: also which rows failed, as opposed to not reaching
+    the tolerance in ``iters`` steps).
     """
     tau, e = tau.copy(), e.copy()
     todo = np.ones(u.shape, dtype=bool)
@@ -194,7 +204,7 @@ def _newton(law: RadialLaw, u: np.ndarray, tau: np.ndarray, e: np.ndarray, *, v:
             break
         ta, ea, ua = tau[idx], e[idx], u[idx]
         f1, f2, a11, a12, a21, a22 = _residual(law, ta, ea, ua, v)
-        tol = _tolerance(ua)
+        tol = _tolerance(ua, level)
         done = (np.abs(f1) <= tol) & (np.abs(f2) <= tol)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             det = a11 * a22 - a12 * a21
@@ -206,11 +216,13 @@ def _newton(law: RadialLaw, u: np.ndarray, tau: np.ndarray, e: np.ndarray, *, v:
         e[idx] = np.where(step, ea - se, ea)
         failed[idx[~ok]] = True
         todo[idx[done | ~ok]] = False
+    if with_failed:
+        return tau, e, ~(todo | failed), failed
     return tau, e, ~(todo | failed)
 
 
-def _nested(law: RadialLaw, u: np.ndarray, tau0: np.ndarray, e0: np.ndarray, v: float = 0.0
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _nested(law: RadialLaw, u: np.ndarray, tau0: np.ndarray, e0: np.ndarray, v: float = 0.0,
+            level: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(tau, e) with G1 = v, G2 = u by nested safeguarded solves: rho(e) = p in e, with the
     threshold solved inside. Slower than ``_newton`` but needs no good guess."""
     tau_at = tau0.copy()
@@ -226,7 +238,7 @@ def _nested(law: RadialLaw, u: np.ndarray, tau0: np.ndarray, e0: np.ndarray, v: 
 
     lo, hi = _bracket(fun, e0, 0.5 * e0, floor=0.0, what="the radius")
     e = _safeguarded(fun, e0, lo, hi, rtol=1e-13, atol=1e-300,
-                     ftol=0.5 * _tolerance(u), iters=300, what="the radius")
+                     ftol=0.5 * _tolerance(u, level), iters=300, what="the radius")
     # the threshold at the final e
     return _median_tau(law, e, tau_at, v), e
 
@@ -284,13 +296,13 @@ def _path(law: RadialLaw, top: float, u_table: float
     return parts
 
 
-def solve(law: RadialLaw, u: np.ndarray, v: float, u_table: float) -> np.ndarray:
-    """The shift e with G1 = v and G2 = u, for each target u > 0, verified: the residuals at the
-    (tau, e) returned are within ``FTOL * max(1, u)`` (FloatingPointError otherwise)."""
+def _guesses(law: RadialLaw, u: np.ndarray, u_table: float) -> tuple[np.ndarray, np.ndarray]:
+    """Starting (tau, e) at targets u, interpolated along the solution path: each u from the
+    first part of the path reaching it (with the parts below it), so that extending the path
+    for a larger u later never changes the guess."""
     parts = _path(law, float(np.max(u)), u_table)
     tau0 = np.empty(u.shape)
     e0 = np.empty(u.shape)
-    # each u takes its guess from the first part reaching it (with the parts below it)
     lower = np.zeros(u.shape, dtype=bool)
     for n in range(len(parts)):
         grid = np.concatenate([p[0] for p in parts[:n + 1]])
@@ -302,15 +314,63 @@ def solve(law: RadialLaw, u: np.ndarray, v: float, u_table: float) -> np.ndarray
             e_u = PchipInterpolator(grid, es / grid, extrapolate=True)
             tau0[sel], e0[sel] = tau_u(u[sel]) * u[sel], e_u(u[sel]) * u[sel]
         lower |= sel
-    tau, e, ok = _newton(law, u, tau0, e0, v=v)
-    if not ok.all():
-        log.debug("level set: %d of %d radii need the nested solver", int(np.sum(~ok)), u.size)
-        bad = ~ok
-        tau[bad], e[bad] = _nested(law, u[bad], tau0[bad], e0[bad], v)
-        f1, f2 = _residual(law, tau[bad], e[bad], u[bad], v)[:2]
-        tol = _tolerance(u[bad])
-        if not (np.all(np.abs(f1) <= tol) and np.all(np.abs(f2) <= tol)):
-            raise FloatingPointError(
-                f"level set: the radius for {law.key()} did not converge to the residual "
-                f"{FTOL:g} (largest residuals {np.max(np.abs(f1)):.3g}, {np.max(np.abs(f2)):.3g})")
-    return e
+    return tau0, e0
+
+
+def certified_shift(law: RadialLaw, u: np.ndarray, u_table: float) -> np.ndarray:
+    """For each u >= 0, a shift e certified at p = Phi(u) by the Neyman-Pearson lemma (0 where
+    the margins exceed u).
+
+    Solves G1 = -m, G2 = u - m max(1, u) - U_RTOL u with m = (FTOL + EVAL_ERROR) * level and
+    checks the residuals at the (tau, e) returned against FTOL * level * max(1, u): then the true
+    G1 < 0 (the threshold is below the median) and the true G2 <= u. ``level`` runs through
+    ``_LEVELS`` for rows whose residuals do not reach the tolerance; FloatingPointError if none
+    does. ``u_table`` (the tables' largest u) scales the fixed grid of the solution path.
+    """
+    out = np.zeros(u.shape)
+    todo = u > 0
+    if not todo.any():
+        return out
+    tau_g = np.zeros(u.shape)
+    e_g = np.ones(u.shape)
+    tau_g[todo], e_g[todo] = _guesses(law, u[todo], u_table)
+    worst = (0.0, 0.0)
+    for level in _LEVELS:
+        m = (FTOL + EVAL_ERROR) * level
+        target = u - m * np.maximum(1.0, u) - U_RTOL * u
+        todo &= target > 0
+        idx = np.nonzero(todo)[0]
+        if idx.size == 0:
+            break
+        tg = target[idx]
+        tau, e, ok, failed = _newton(law, tg, tau_g[idx], e_g[idx], v=-m, level=level,
+                                     with_failed=True)
+        last = level == _LEVELS[-1]
+        # rows stuck above the tolerance try the next level from where they are
+        stuck = ~ok & ~failed & np.isfinite(e) & (e > 0)
+        if not last:
+            tau_g[idx[stuck]], e_g[idx[stuck]] = tau[stuck], e[stuck]
+        bad = failed | (stuck & last)
+        if bad.any():
+            log.debug("level set: %d of %d radii need the nested solver", int(np.sum(bad)),
+                      ok.size)
+            try:
+                tau[bad], e[bad] = _nested(law, tg[bad], tau_g[idx][bad], e_g[idx][bad], -m,
+                                           level)
+            except FloatingPointError:
+                e[bad] = np.nan
+            good = np.isfinite(e[bad]) & (e[bad] > 0)
+            f1, f2 = np.full(int(bad.sum()), np.inf), np.full(int(bad.sum()), np.inf)
+            if good.any():
+                f1[good], f2[good] = _residual(law, tau[bad][good], e[bad][good], tg[bad][good],
+                                               -m)[:2]
+            tol = _tolerance(tg[bad], level)
+            ok[bad] = (np.abs(f1) <= tol) & (np.abs(f2) <= tol)
+            worst = (float(np.max(np.abs(f1))), float(np.max(np.abs(f2))))
+        out[idx[ok]] = e[ok]
+        todo[idx[ok]] = False
+    if todo.any():
+        raise FloatingPointError(
+            f"level set: the radius for {law.key()} did not converge to the residual "
+            f"{FTOL * _LEVELS[-1]:g} (largest residuals {worst[0]:.3g}, {worst[1]:.3g})")
+    return out

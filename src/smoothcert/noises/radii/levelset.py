@@ -51,7 +51,13 @@ from smoothcert.noises.radii.level_probability import (
     pbig,
     sphere_outside_probability,
 )
-from smoothcert.noises.radii.level_solver import FTOL, Rho, clear_path_cache, law_id, rho, solve
+from smoothcert.noises.radii.level_solver import (
+    Rho,
+    certified_shift,
+    clear_path_cache,
+    law_id,
+    rho,
+)
 from smoothcert.noises.radii.radial import ExpRadial, PowRadial, RadialLaw
 from smoothcert.noises.radii.table import P_TABLE_MAX, RadiusTable, build_table, cached_table
 
@@ -75,10 +81,6 @@ log = logging.getLogger(__name__)
 
 #: relative amount by which radii are rounded down at the end
 RADIUS_RTOL = 1e-10
-#: bound on the evaluation error of G1 and G2 (units of Phi^-1, times max(1, u))
-_EVAL_ERROR = 1e-14
-#: relative margin taken off u, for the error of 1 - pbig far in the tail
-_U_RTOL = 1e-12
 #: u is rounded down to multiples of max(2^(exponent(u) - _U_BITS), _U_STEP_MIN)
 _U_BITS = 36
 _U_STEP_MIN = 2.0 ** -43
@@ -112,12 +114,7 @@ def radius(law: RadialLaw, p: Any) -> np.ndarray:
     sel = (p > 0.5) & (p < 1.0)
     if sel.any():
         u = _quantize(-ndtri(1.0 - p[sel]))
-        margin = FTOL + _EVAL_ERROR
-        target = u - margin * np.maximum(1.0, u) - _U_RTOL * u
-        pos = target > 0
-        e = np.zeros(u.shape)
-        if pos.any():
-            e[pos] = solve(law, target[pos], -margin, _TABLE_U_MAX) * (1.0 - RADIUS_RTOL)
+        e = certified_shift(law, u, _TABLE_U_MAX) * (1.0 - RADIUS_RTOL)
         out[sel] = e
     return out.reshape(shape)
 

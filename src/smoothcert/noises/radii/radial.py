@@ -330,8 +330,19 @@ class PowRadial(RadialLaw):
 
     def log_density(self, delta):
         a, b = self.alpha, self.beta
-        q = a / (a + b) * np.expm1(delta)
-        return -a * expm1_minus_x(delta) + (a + b) * x_minus_log1p(q)
+        delta = np.asarray(delta, dtype=np.float64)
+        with np.errstate(over="ignore"):
+            q = a / (a + b) * np.expm1(delta)
+        # a delta - (a + b) log1p(q); near 0 in a form without cancellation, far out directly
+        # (there the two terms of the series form are huge and cancel)
+        near = np.abs(delta) < 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            series = -a * expm1_minus_x(np.where(near, delta, 0.0)) + (a + b) * x_minus_log1p(
+                np.where(near, q, 0.0))
+            direct = a * delta - (a + b) * np.where(
+                delta > 30.0, delta + math.log(a / (a + b)) + np.log1p(-np.exp(-delta)),
+                np.log1p(np.where(near, 0.0, q)))
+        return np.where(near, series, direct)
 
     def shrink(self, z, t):
         # s^k = (1 + z) exp(v) - 1 with v = -t / a; l = log(s^k / z) in two cancellation-free
