@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
-__all__ = ["log_gamma_ratio", "gamma_ppf", "gamma_isf", "round_down", "ULPS_4"]
+__all__ = ["log_gamma_ratio", "gamma_ppf", "gamma_isf", "round_down", "floor_to_grid", "ULPS_4"]
 
 #: four units in the last place, relative: covers a closed form evaluated to a couple of ulps
 #: plus the half-ulp rounding of the multiplication by the scale that follows
@@ -21,6 +21,17 @@ def round_down(values: np.ndarray, rtol: float = ULPS_4) -> np.ndarray:
     truth is taken down by more than its evaluation error (``rtol`` is that error's bound, with
     room to spare, e.g. measured against mpmath)."""
     return np.asarray(values, dtype=np.float64) * (1.0 - rtol)
+
+
+def floor_to_grid(x: np.ndarray, bits: int, step_min: float = 0.0) -> np.ndarray:
+    """x >= 0 rounded down to a multiple of max(2^(exponent(x) - bits), step_min): a
+    non-decreasing map with x - 2^-bits relative (or step_min) < result <= x. Applied to the
+    argument of a function evaluated with ulp-level noise, it makes the result non-decreasing:
+    consecutive grid points are far further apart than the noise."""
+    x = np.asarray(x, dtype=np.float64)
+    _, exponent = np.frexp(x)
+    step = np.maximum(np.ldexp(1.0, exponent - bits), step_min)
+    return np.floor(x / step) * step
 
 
 def log_gamma_ratio(x: float, h: float) -> float:

@@ -7,7 +7,7 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import special
+from scipy import integrate, special
 
 from smoothcert.noises._shapes import (
     check_exponent,
@@ -18,11 +18,11 @@ from smoothcert.noises._shapes import (
 from smoothcert.noises._special import gamma_isf, gamma_ppf, log_gamma_ratio
 from smoothcert.noises.base import Noise, register_noise
 from smoothcert.noises.laplace import laplace_l1_radius
-from smoothcert.noises.radii.differential import Phi, differential_radius
+from smoothcert.noises.radii.differential import Phi, Tail, differential_radius
 from smoothcert.noises.samplers import l1_sphere
 from smoothcert.norms import Norm
 
-__all__ = ["Exp1", "exp_norm_phi"]
+__all__ = ["Exp1", "exp_norm_phi", "exp_norm_tail"]
 
 
 def exp_norm_phi(dim: int, k: float) -> Phi:
@@ -48,6 +48,39 @@ def exp_norm_phi(dim: int, k: float) -> Phi:
         def phi(t: np.ndarray) -> np.ndarray:
             return const * special.gammainc(b, gamma_ppf(a, 2.0 * np.asarray(t)))
     return phi
+
+
+def exp_norm_tail(dim: int, k: float) -> Tail | None:
+    """For k < 1, t -> int_0^t ds / Phi(s) with ``exp_norm_phi``'s Phi (None for k >= 1, where
+    R(1) is infinite): the part of R(1) below the smallest float64.
+
+    With z = G_a^-1(2s) (a = d/k, b = (d+k-1)/k, C the constant of Phi) the integral is
+    int_0^{z_t} g_a(z) dz / (2 C G_b(z)), and G_b(z) = z^b e^-z M(z) / Gamma(b+1) with
+    M = 1F1(1; b+1; z), so in s = log z the integrand is
+    exp((a - b) s + ln Gamma(b+1) - ln Gamma(a) - ln 2C - ln M(e^s)): no underflow, decaying
+    like exp(s (1-k)/k) as s -> -inf. Integrated by quad, rounded down by its error estimate.
+    """
+    if k >= 1:
+        return None
+    a = dim / k
+    b = (dim + k - 1.0) / k
+    const = 0.5 * k * math.exp(log_gamma_ratio(a, (k - 1.0) / k))
+    shift = float(special.gammaln(b + 1.0) - special.gammaln(a)) - math.log(2.0 * const)
+
+    def tail(t: float) -> float:
+        z_t = float(gamma_ppf(a, np.array([2.0 * t]))[0])
+        if not z_t > 0:
+            return 0.0
+
+        def integrand(s: float) -> float:
+            z = math.exp(s)
+            return math.exp((a - b) * s + shift - math.log(special.hyp1f1(1.0, b + 1.0, z)))
+
+        value, err = integrate.quad(integrand, -np.inf, math.log(z_t), epsabs=0.0,
+                                    epsrel=1e-11, limit=200)
+        return max(0.0, value * (1.0 - 1e-9) - err)
+
+    return tail
 
 
 @register_noise("exp1")
@@ -84,4 +117,5 @@ class Exp1(Noise):
             return laplace_l1_radius(p_lower)
         key = {"family": self.name, "norm": norm.value, "dim": self.dim, "k": self.k}
         return differential_radius(p_lower, exp_norm_phi(self.dim, self.k), key,
-                                   converges_at_one=self.k < 1)
+                                   converges_at_one=self.k < 1,
+                                   tail=exp_norm_tail(self.dim, self.k))

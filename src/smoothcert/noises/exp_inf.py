@@ -16,7 +16,7 @@ from smoothcert.noises._shapes import (
 )
 from smoothcert.noises._special import log_gamma_ratio, round_down
 from smoothcert.noises.base import Noise, register_noise
-from smoothcert.noises.exp1 import exp_norm_phi
+from smoothcert.noises.exp1 import exp_norm_phi, exp_norm_tail
 from smoothcert.noises.laplace import laplace_l1_radius
 from smoothcert.noises.radii.differential import differential_radius
 from smoothcert.noises.samplers import cube_surface
@@ -95,4 +95,5 @@ class ExpInf(Noise):
         key = {"family": self.name, "norm": Norm.LINF.value, "dim": self.dim, "k": self.k,
                "j": self.j}
         return differential_radius(p_lower, exp_norm_phi(self.dim, self.k), key,
-                                   converges_at_one=self.k < 1)
+                                   converges_at_one=self.k < 1,
+                                   tail=exp_norm_tail(self.dim, self.k))

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
+from smoothcert.noises._special import floor_to_grid
 from smoothcert.noises.radii.level_probability import (
     LevelSetProbability,
     pbig,
@@ -94,9 +95,7 @@ _UNTABULATED: set[str] = set()
 
 def _quantize(u: np.ndarray) -> np.ndarray:
     """u rounded down to the fixed grid of the module docstring (monotone, u_q <= u)."""
-    _, exponent = np.frexp(u)
-    step = np.maximum(np.ldexp(1.0, exponent - _U_BITS), _U_STEP_MIN)
-    return np.floor(u / step) * step
+    return floor_to_grid(u, _U_BITS, _U_STEP_MIN)
 
 
 def radius(law: RadialLaw, p: Any) -> np.ndarray:
