@@ -19,8 +19,8 @@ __all__ = ["UniformBall"]
 #: relative margin (16 ulps) taking float64 evaluation error off the closed form (measured error
 #: against 40-digit quadrature: at most 3 ulps), so the radius rounds down
 _ROUND_DOWN = 1.0 - 16 * np.finfo(np.float64).eps
-#: bits kept of p_lower - 1/2 (a relative loss below 1e-12)
-_BITS = 40
+#: bits kept of p_lower - 1/2 (a relative loss below 4e-15, 16 ulps)
+_BITS = 48
 
 
 @register_noise("uniform_ball")
@@ -55,6 +55,6 @@ class UniformBall(Noise):
     def _unit_radius(self, p_lower: np.ndarray, norm: Norm) -> np.ndarray:
         # p_lower - 1/2 is exact in float64 for p_lower in [1/4, 1] (Sterbenz). betaincinv is
         # noisy at the ulp level, where the radius grows by about an ulp per ulp of p (near
-        # p = 1): rounding p - 1/2 down to 40 bits makes the radius non-decreasing in p.
+        # p = 1): rounding p - 1/2 down to 48 bits makes the radius non-decreasing in p.
         y = betaincinv(0.5, 0.5 * (self.dim + 1.0), floor_to_grid(p_lower - 0.5, _BITS))
         return 2.0 * np.sqrt(y) * _ROUND_DOWN
