@@ -299,3 +299,47 @@ def test_parse_values_is_exact_and_names_the_option():
         parse_values(" ", "--betas")
     with pytest.raises(ValueError, match=r"first,second,...,last"):
         parse_values("0,...,1", "--betas")
+
+
+# ---------------------------------------------------------------------------------- messages
+def test_a_bad_norm_or_radii_names_the_value_and_the_choices(file_a, capsys):
+    with pytest.raises(SystemExit):
+        main(["analyze", str(file_a), "--norm", "l3"])
+    err = capsys.readouterr().err
+    assert "unknown norm 'l3'; choose from 'l1', 'l2', 'linf'" in err
+    assert "invalid parse value" not in err
+    with pytest.raises(SystemExit):
+        main(["analyze", str(file_a), "--norm", "l1", "--radii", "0:x"])
+    assert "'x' in radii '0:x' is not a number" in capsys.readouterr().err
+
+
+def test_a_binary_file_is_a_clear_error(tmp_path, capsys):
+    import torch
+
+    path = tmp_path / "model.pt"
+    torch.save({"state_dict": {"w": torch.randn(64)}}, path)
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "model.pt' is not a results file: it is not UTF-8 text" in err
+    assert "UnicodeDecodeError" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_out_needs_its_folder_and_its_suffix_picks_the_format(file_a, tmp_path, capsys):
+    missing = tmp_path / "nonexistent" / "dir" / "x.md"
+    assert main(["analyze", str(file_a), "--norm", "l1", "--out", str(missing)]) == 2
+    assert "folder of --out" in capsys.readouterr().err
+    assert not (tmp_path / "nonexistent").exists()
+    expected = {".md": "| run | l1 r=0 |", ".csv": "radius,a,envelope", ".tex": r"\begin{tabular}",
+                ".txt": "run       l1 r=0  l1 r=0.5"}
+    for suffix, start in expected.items():
+        out = tmp_path / f"t{suffix}"
+        assert main(["analyze", str(file_a), "--norm", "l1", "--out", str(out)]) == 0
+        assert out.read_text().startswith(start), suffix
+    # --format wins over the suffix; an unknown suffix needs --format
+    out = tmp_path / "t2.md"
+    assert main(["analyze", str(file_a), "--norm", "l1", "--format", "csv", "--out",
+                 str(out)]) == 0
+    assert out.read_text().startswith("radius,")
+    assert main(["analyze", str(file_a), "--norm", "l1", "--out", str(tmp_path / "t.x")]) == 2
+    assert "cannot tell the table format from the suffix '.x'" in capsys.readouterr().err
+    assert not (tmp_path / "t.x").exists()

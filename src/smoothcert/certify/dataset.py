@@ -134,7 +134,7 @@ def _run(task: str, smoothed: SmoothedClassifier, dataset: _LabelledDataset,
          max_examples: int, seed: int, device: torch.device | str,
          configuration: Mapping[str, Any] | None, settings: Mapping[str, Any] | None,
          command: Sequence[str] | None, progress: Progress | None,
-         shard: Shard | None) -> RunSummary:
+         shard: Shard | None, cohen_norm: str | None = None) -> RunSummary:
     device = torch.device(device)
     selected = select_indices(len(dataset), skip, max_examples)
     # selection first, sharding second, so --skip/--max mean what they mean for one process
@@ -147,7 +147,8 @@ def _run(task: str, smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     }
     full_settings = {"batch_size": smoothed.batch_size, "max_examples": int(max_examples),
                      "device": str(device), SELECTED_KEY: len(selected), **(settings or {})}
-    with ResultsWriter(out, columns, full_configuration, full_settings, command) as writer:
+    with ResultsWriter(out, columns, full_configuration, full_settings, command,
+                       cohen_norm=cohen_norm) as writer:
         pending = [idx for idx in indices if idx not in writer.completed]
         resumed = len(indices) - len(pending)
         if resumed:
@@ -188,7 +189,8 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
                     command: Sequence[str] | None = None, progress: Progress | None = None,
                     shard: Shard | None = None, mode: str = "fixed",
                     radii: Sequence[float] | None = None,
-                    tolerance: float | str | None = None) -> RunSummary:
+                    tolerance: float | str | None = None,
+                    results_format: str = "smoothcert") -> RunSummary:
     """Certify the selected inputs of ``dataset`` (items: (image tensor, int label)) with
     ``smoothed.certify_batch`` and stream the rows to the results file ``out`` (columns
     ``idx, label, prediction, p_lower, radius_<norm>..., correct, samples, seconds``; ``seconds``
@@ -205,11 +207,13 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     ``tolerance``) is decided, with the same guarantee (``smoothcert.certify.adaptive``); the
     ``samples`` column records what each input used. A deterministic smoothing takes no n0, n,
     alpha or mode (its certificates are exact). ``progress(done, total)`` is told how far the run
-    is (see ``Progress``).
+    is (see ``Progress``). ``results_format="cohen"`` writes the file in [CRK19]'s six columns
+    instead (``smoothcert.runs.cohen``; exactly one norm).
     """
     # validate everything before a results file is opened
     progress = _check_progress(progress)
     norm_list = smoothed.check_norms(norms, convert)
+    cohen_norm = _cohen_norm(results_format, norm_list)
     if smoothed.noise.deterministic:
         check_sampling_arguments(smoothed.noise, "certify", n0=n0, n=n, alpha=alpha,
                                  mode=None if mode == "fixed" else mode, radii=radii,
@@ -241,6 +245,8 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
             raise ValueError("radii and tolerance are goals of mode='adaptive'; fixed-n "
                              "certification always uses all n samples")
         group_size = smoothed.inputs_per_batch(samples_per_input)
+    if cohen_norm is not None:
+        protocol["format"] = "cohen"
 
     def evaluate(xs: torch.Tensor, generators: list[torch.Generator]) -> list[Certificate]:
         return smoothed.certify_batch(xs, n0, n, alpha, norm_list, generators=generators,
@@ -256,7 +262,20 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
                 evaluate=evaluate, row_values=row_values, group_size=group_size,
                 skip=skip, max_examples=max_examples, seed=seed, device=device,
                 configuration=configuration, settings=settings, command=command,
-                progress=progress, shard=shard)
+                progress=progress, shard=shard, cohen_norm=cohen_norm)
+
+
+def _cohen_norm(results_format: str, norms: Sequence[Norm]) -> str | None:
+    """The one norm of a [CRK19]-format file (None for smoothcert's format)."""
+    if results_format == "smoothcert":
+        return None
+    if results_format != "cohen":
+        raise ValueError(f"unknown results format {results_format!r}; choose from smoothcert, "
+                         f"cohen")
+    if len(norms) != 1:
+        raise ValueError(f"[CRK19]'s format has one radius column; certify one norm with it, "
+                         f"not {', '.join(n.value for n in norms)}")
+    return norms[0].value
 
 
 def predict_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,

@@ -79,6 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tolerance", default=None,
                         help="adaptive goal: stop when the radius is within this of the best "
                              "n samples could give, absolute (0.01) or relative (1%%)")
+    parser.add_argument("--format", choices=("smoothcert", "cohen"), default="smoothcert",
+                        dest="results_format",
+                        help="results file: smoothcert's columns (default), or Cohen et al.'s "
+                             "six (idx label predict radius correct time; one norm only)")
     parser.set_defaults(func=run, validate=validate)
 
 
@@ -95,6 +99,9 @@ def validate(args: argparse.Namespace) -> None:
             parse_tolerance(args.tolerance)
     elif args.radii is not None or args.tolerance is not None:
         raise ValueError("--radii and --tolerance are goals of --mode adaptive")
+    if args.results_format == "cohen" and args.norms is not None and len(args.norms) != 1:
+        raise ValueError(f"--format cohen writes one radius column; give one norm with "
+                         f"--norms, not {','.join(args.norms)}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,6 +118,6 @@ def run(args: argparse.Namespace) -> int:
             max_examples=args.max_examples, seed=args.seed, device=prepared.device,
             configuration=prepared.configuration, settings=prepared.settings,
             progress=prepared.progress, shard=shard, mode=args.mode, radii=args.radii,
-            tolerance=args.tolerance)
+            tolerance=args.tolerance, results_format=args.results_format)
 
     return run_and_report("certified", args, prepared, work)

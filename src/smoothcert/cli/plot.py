@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from smoothcert.analysis import group_by_noise, read_results
-from smoothcert.cli.analyze import common_norm, parse_labels
+from smoothcert.cli.analyze import common_norm, norm_argument, parse_labels
 from smoothcert.norms import Norm
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "certified", help="certified accuracy vs radius for certification files, with envelope")
     certified.add_argument("files", nargs="+", metavar="FILE", type=Path,
                            help="certification TSV files (smoothcert's or Cohen et al.'s)")
-    certified.add_argument("--norm", type=Norm.parse, default=None,
+    certified.add_argument("--norm", type=norm_argument, default=None,
                            help="l1, l2 or linf (default: the one norm all files have)")
     certified.add_argument("--labels", default=None,
                            help="comma-separated legend names, one per file")

@@ -26,6 +26,7 @@ from typing import Any
 
 from smoothcert._version import __version__
 from smoothcert.runs.atomic import write_text_atomic
+from smoothcert.runs.cohen import COHEN_COLUMNS, cohen_fields
 from smoothcert.runs.reading import read_run_record, read_table, run_json_path
 
 __all__ = [
@@ -98,16 +99,27 @@ class ResultsWriter:
     ``settings`` what does not (batch size, device, paths); ``command`` the command line
     (``sys.argv`` by default; the program is recorded by its name only, see
     ``command_line``). ``completed`` is the set of indices already in the file.
+
+    Rows are given with ``columns``; with ``cohen_norm`` (a norm among the radius columns) the
+    file is written in [CRK19]'s six-column format instead, with the radius in that norm
+    (``smoothcert.runs.cohen``).
     """
 
     def __init__(self, path: str | os.PathLike, columns: Sequence[str],
                  configuration: Mapping[str, Any], settings: Mapping[str, Any] | None = None,
-                 command: Sequence[str] | None = None) -> None:
+                 command: Sequence[str] | None = None, *, cohen_norm: str | None = None
+                 ) -> None:
         self.path = Path(path)
         self.columns = tuple(columns)
         if len(set(self.columns)) != len(self.columns) or not self.columns \
                 or self.columns[0] != "idx":
             raise ValueError(f"columns must be distinct and start with 'idx', got {columns!r}")
+        self.cohen_norm = cohen_norm
+        if cohen_norm is not None and f"radius_{cohen_norm}" not in self.columns:
+            raise ValueError(f"[CRK19]'s format needs the radius column radius_{cohen_norm}; "
+                             f"the columns are {', '.join(self.columns)}")
+        #: the columns of the file: ``columns``, or [CRK19]'s six with ``cohen_norm``
+        self.file_columns = self.columns if cohen_norm is None else COHEN_COLUMNS
         configuration = _json_ready(dict(configuration))
         meta_path = run_json_path(self.path)
         if self.path.is_dir():
@@ -125,10 +137,11 @@ class ResultsWriter:
                 f"another output file, or delete it and {meta_path.name} to start over")
         existing = read_table(self.path) if self.path.exists() else None
         if existing is not None and existing.header is not None \
-                and existing.columns != self.columns:
+                and existing.columns != self.file_columns:
             raise ValueError(
                 f"results file {str(self.path)!r} has columns {', '.join(existing.columns)}, "
-                f"but this run writes {', '.join(self.columns)}; choose another output file")
+                f"but this run writes {', '.join(self.file_columns)}; choose another output "
+                f"file")
         if record is None and existing is not None and existing.complete_bytes > 0:
             raise ValueError(
                 f"{str(self.path)!r} exists without its run record {meta_path.name}, so it "
@@ -152,7 +165,7 @@ class ResultsWriter:
                 fh.truncate(existing.complete_bytes)
         self._file = open(self.path, "a", encoding="utf-8", newline="")
         if self._file.tell() == 0:
-            self._line(self.columns)
+            self._line(self.file_columns)
 
     def _line(self, fields: Sequence[str]) -> None:
         self._file.write("\t".join(fields) + "\n")
@@ -165,7 +178,10 @@ class ResultsWriter:
         if missing or extra:
             raise ValueError(f"row does not match the columns: missing {missing}, "
                              f"unexpected {extra}")
-        self._line([_format(row[c]) for c in self.columns])
+        if self.cohen_norm is not None:
+            self._line(cohen_fields(row, self.cohen_norm))
+        else:
+            self._line([_format(row[c]) for c in self.columns])
 
     def close(self) -> None:
         self._file.close()
