@@ -143,3 +143,114 @@ def test_plot_envelopes_draws_one_envelope_per_group(two_runs):
         assert lines["a and b"].get_ydata()[i] == best
     with pytest.raises(ValueError, match="at least one run"):
         plot_envelopes(ax, {"empty": []}, "l1")
+
+
+# ---------------------------------------------------------------------------------- the look
+def _run(path, name, sigma, *, norms=("l1",), convert=False, rows=4, correct=3, n=500,
+         alpha=0.001, dim=64):
+    """A results file whose run record names its noise; ``correct`` of ``rows`` rows certified
+    at radius 0.5 in l1 (the others abstain)."""
+    import json
+
+    lines = ["idx\tlabel\tprediction\tp_lower\tradius_l1\tcorrect\tsamples\tseconds"]
+    for i in range(rows):
+        ok = i < correct
+        lines.append(f"{i}\t1\t{1 if ok else -1}\t{0.9 if ok else 0.4}\t{0.5 if ok else 0.0}\t"
+                     f"{int(ok)}\t{n}\t0.1")
+    path.write_text("\n".join(lines) + "\n")
+    record = {"configuration": {"noise": {"name": name, "dim": dim, "sigma": sigma},
+                                "n": n, "alpha": alpha, "norms": list(norms),
+                                "convert": convert}}
+    path.with_suffix(".json").write_text(json.dumps(record))
+    return read_results(path)
+
+
+def test_converted_runs_are_marked_in_the_certified_plot(tmp_path):
+    from smoothcert.plots.certified import plot_envelopes
+
+    gaussian = _run(tmp_path / "g.tsv", "gaussian", 0.5, convert=True)
+    laplace = _run(tmp_path / "l.tsv", "laplace", 0.5)
+    figure, ax = new_figure()
+    plot_certified_accuracy(ax, [gaussian, laplace], "l1", show_envelope=False)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"g (converted)", "l"}
+    assert lines["g (converted)"].get_linestyle() == ":" and lines["l"].get_linestyle() == "-"
+    figure, ax = new_figure()
+    plot_envelopes(ax, {"gaussian": [gaussian], "laplace": [laplace]}, "l1")
+    assert [line.get_label() for line in ax.get_lines()] == ["gaussian (converted)", "laplace"]
+    # the demo already names its converted families so: marked once
+    figure, ax = new_figure()
+    plot_envelopes(ax, {"gaussian (converted)": [gaussian]}, "l1")
+    assert [line.get_label() for line in ax.get_lines()] == ["gaussian (converted)"]
+
+
+def test_a_family_has_one_colour_in_every_figure(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from smoothcert.plots.certified import plot_envelopes
+    from smoothcert.plots.style import PALETTE, family_colour
+
+    names = ["dssn", "exp1", "exp2", "exp_inf", "exp_p", "gaussian", "laplace", "pareto",
+             "pow2", "pow_inf", "ssn", "uniform", "uniform_ball"]
+    assert [family_colour(n, names) for n in names] == list(PALETTE)  # registry order
+    assert len({family_colour(n) for n in ("uniform", "laplace", "gaussian")}) == 3
+    runs = {name: _run(tmp_path / f"{name}.tsv", name, 0.5) for name in ("uniform", "laplace")}
+    figure, ax = new_figure()
+    plot_envelopes(ax, {"laplace": [runs["laplace"]], "uniform": [runs["uniform"]]}, "l1")
+    envelope_colours = {line.get_label(): to_hex(line.get_color()) for line in ax.get_lines()}
+    figure, ax = new_figure()
+    plot_certified_accuracy(ax, [runs["uniform"], runs["laplace"]], "l1", show_envelope=False)
+    run_colours = {line.get_label(): to_hex(line.get_color()) for line in ax.get_lines()}
+    figure, ax = new_figure()
+    plot_radius_vs_p_lower(ax, [get_noise(n, dim=64, sigma=0.5) for n in ("laplace", "uniform")],
+                           "l1")
+    radius_colours = {line.get_label(): to_hex(line.get_color()) for line in ax.get_lines()}
+    for name in ("uniform", "laplace"):
+        assert envelope_colours[name] == run_colours[name] == radius_colours[name] \
+            == family_colour(name)
+    # several runs of one family: its colour, in lighter shades
+    second = _run(tmp_path / "u2.tsv", "uniform", 1.0)
+    figure, ax = new_figure()
+    plot_certified_accuracy(ax, [runs["uniform"], second], "l1", show_envelope=False)
+    first, lighter = (np.array(matplotlib.colors.to_rgb(line.get_color()))
+                      for line in ax.get_lines())
+    assert to_hex(first) == family_colour("uniform") and (lighter >= first).all()
+
+
+def test_the_figure_says_n_alpha_and_the_number_of_images(tmp_path):
+    from smoothcert.plots.certified import plot_envelopes
+
+    a = _run(tmp_path / "a.tsv", "uniform", 0.5, n=500, alpha=0.001, rows=200, correct=150)
+    b = _run(tmp_path / "b.tsv", "laplace", 0.5, n=1000, alpha=0.001, rows=200, correct=150)
+    figure, ax = new_figure()
+    plot_certified_accuracy(ax, [a, b], "l1", title="MNIST")
+    assert ax.get_title() == "MNIST\nn = 500, 1,000, α = 0.001, 200 images"
+    figure, ax = new_figure()
+    plot_envelopes(ax, {"uniform": [a]}, "l1")
+    assert ax.get_title() == "n = 500, α = 0.001, 200 images"
+
+
+def test_the_accuracy_axis_fits_the_data(tmp_path):
+    low = _run(tmp_path / "low.tsv", "uniform", 0.5, rows=102, correct=35)  # 0.343
+    figure, ax = new_figure()
+    plot_certified_accuracy(ax, [low], "l1")
+    bottom, top = ax.get_ylim()
+    assert bottom == 0.0 and 35 / 102 + 0.05 <= top == pytest.approx(0.4)
+    high = _run(tmp_path / "high.tsv", "uniform", 0.5, rows=100, correct=97)
+    figure, ax = new_figure()
+    plot_certified_accuracy(ax, [high], "l1")
+    assert ax.get_ylim() == (0.0, 1.0)
+
+
+def test_risk_figures_say_where_an_error_of_zero_is_drawn():
+    from smoothcert.pal_sulam.risk.analysis import RiskTable
+    from smoothcert.plots.risk import risk_curves_figure, risk_heatmap_figure
+
+    alphas, betas = np.array([0.0, 0.25, 0.5]), np.array([0.5])
+    n = np.full((3, 1), 20)
+    errors = np.array([[2], [0], [1]])
+    table = RiskTable(alphas=alphas, betas=betas, n_errors=errors, n=n)
+    curves = risk_curves_figure(table, window=3, order=1)
+    assert "0.5/n" in curves.axes[0].get_ylabel()
+    heatmap = risk_heatmap_figure(table)
+    assert any("0.5/n" in ax.get_ylabel() for ax in heatmap.axes)  # the colour bar

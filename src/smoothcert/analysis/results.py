@@ -40,6 +40,7 @@ __all__ = [
     "parse_results",
     "noise_family",
     "group_by_noise",
+    "is_converted",
 ]
 
 #: the prediction of an abstention
@@ -134,6 +135,22 @@ def group_by_noise(results: Sequence[CertificationResults]
     for r in results:
         groups.setdefault(noise_family(r), []).append(r)
     return groups
+
+
+def is_converted(results: CertificationResults, norm: Norm | str) -> bool:
+    """Whether the radii of ``results`` in ``norm`` come from the lp conversion (valid, loose):
+    the noise of its run record does not certify ``norm`` directly. False when there is no run
+    record naming a known noise (e.g. [CRK19]'s files: l2 radii of Gaussian noise, direct)."""
+    noise = results.run.get("configuration", {}).get("noise")
+    if not isinstance(noise, dict) or not isinstance(noise.get("name"), str):
+        return False
+    from smoothcert.noises import get_noise
+
+    params = {k: v for k, v in noise.items() if k not in ("name", "scale")}
+    try:
+        return not get_noise(noise["name"], **params).certifies(norm)
+    except (TypeError, ValueError):
+        return False
 
 
 def parse_results(text: str, *, label: str, source: str = "<text>") -> CertificationResults:

@@ -68,13 +68,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from smoothcert.pal_sulam.population.closed_forms import slab_gap_fill_width
-    from smoothcert.pal_sulam.population.figures import disk_examples_figure, risk_difference_figure
     from smoothcert.pal_sulam.population.synthetic import (
         SyntheticConfig,
         disk_gaps,
         run_synthetic,
         write_synthetic_csv,
     )
+    from smoothcert.plots.population import disk_examples_figure, risk_difference_figure
 
     config = SyntheticConfig(
         alphas=tuple(parse_values(args.alphas, "--alphas")),

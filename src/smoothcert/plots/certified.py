@@ -8,6 +8,7 @@ state.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,8 +24,10 @@ from smoothcert.analysis import (
     CertificationResults,
     accuracy_curve,
     envelope,
+    is_converted,
 )
 from smoothcert.norms import Norm
+from smoothcert.plots.style import CONVERTED_STYLE, converted_label, family_colour
 
 if TYPE_CHECKING:
     from smoothcert.noises.base import Noise
@@ -37,6 +40,7 @@ __all__ = [
     "plot_certified_accuracy",
     "plot_radius_vs_p_lower",
     "noise_label",
+    "run_caption",
     "FIGURE_SUFFIXES",
 ]
 
@@ -99,15 +103,60 @@ def _exact_radii(results: Sequence[CertificationResults], norm: Norm,
                                      breaks[breaks <= max_radius]]))
 
 
-def _finish_accuracy_axes(ax: Axes, norm: Norm, radii: np.ndarray, title: str | None) -> None:
+def run_caption(results: Sequence[CertificationResults]) -> str:
+    """What the runs were certified with, from their run records: the sample size n, the level
+    alpha and the number of images (several values when the runs differ), e.g.
+    ``n = 500, α = 0.001, 200 images``."""
+    def values(key: str) -> list:
+        found = {r.run.get("configuration", {}).get(key) for r in results}
+        return sorted(v for v in found if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    parts = []
+    if values("n"):
+        parts.append("n = " + ", ".join(f"{int(v):,}" for v in values("n")))
+    if values("alpha"):
+        parts.append("α = " + ", ".join(f"{v:g}" for v in values("alpha")))
+    images = sorted({len(r) for r in results})
+    parts.append(f"{', '.join(f'{k:,}' for k in images)} image{'s' if images != [1] else ''}")
+    return ", ".join(parts)
+
+
+def _fitted_top(peak: float) -> float:
+    """The top of the accuracy axis: the highest accuracy plus headroom, in tenths, at most 1."""
+    return min(1.0, math.ceil((peak + 0.05) * 10 - 1e-9) / 10)
+
+
+def _finish_accuracy_axes(ax: Axes, norm: Norm, radii: np.ndarray, title: str | None,
+                          results: Sequence[CertificationResults], peak: float) -> None:
     ax.set_xlim(0.0, float(radii[-1]))
-    ax.set_ylim(0.0, 1.0)
+    ax.set_ylim(0.0, _fitted_top(peak))
     ax.set_xlabel(f"{_NORM_TEX[norm]} radius")
     ax.set_ylabel("certified accuracy")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
+    caption = run_caption(results)
+    ax.set_title(f"{title}\n{caption}" if title else caption, fontsize="medium")
+
+
+def _family(runs: Sequence[CertificationResults]) -> str | None:
+    """The noise family all ``runs`` were smoothed with (from their run records), else None."""
+    names = {r.run.get("configuration", {}).get("noise", {}).get("name") for r in runs}
+    if len(names) != 1:
+        return None
+    name = names.pop()
+    try:
+        return name if isinstance(name, str) and family_colour(name) else None
+    except ValueError:
+        return None
+
+
+def _shade(colour: str, k: int, count: int) -> tuple[float, float, float]:
+    """The k-th of ``count`` shades of ``colour`` (the first the colour itself, later ones
+    lighter), for several runs of one family."""
+    from matplotlib.colors import to_rgb
+
+    mix = 0.0 if count <= 1 else 0.6 * k / (count - 1)
+    return tuple(c + (1.0 - c) * mix for c in to_rgb(colour))  # type: ignore[return-value]
 
 
 def plot_certified_accuracy(ax: Axes, results: Sequence[CertificationResults],
@@ -124,13 +173,24 @@ def plot_certified_accuracy(ax: Axes, results: Sequence[CertificationResults],
     norm = Norm.parse(norm)
     radii = _exact_radii(results, norm, max_radius, points)
     curves = [accuracy_curve(r, radii, norm) for r in results]
-    for curve in curves:
-        ax.plot(radii, curve.accuracy, drawstyle="steps-pre", linewidth=1.4, label=curve.label)
+    families = [_family([r]) for r in results]
+    for i, (run, curve, family) in enumerate(zip(results, curves, families, strict=True)):
+        style: dict = {}
+        if family is not None:
+            # the runs of one family in its colour, in shades
+            same = [k for k, f in enumerate(families) if f == family]
+            style["color"] = _shade(family_colour(family), same.index(i), len(same))
+        label = curve.label
+        if is_converted(run, norm):
+            style["linestyle"], label = CONVERTED_STYLE, converted_label(label)
+        ax.plot(radii, curve.accuracy, drawstyle="steps-pre", linewidth=1.4, label=label,
+                **style)
     if show_envelope and len(curves) > 1:
         env: AccuracyCurve = envelope(curves)
         ax.plot(radii, env.accuracy, drawstyle="steps-pre", color="black", linestyle="--",
                 linewidth=2.0, label="envelope")
-    _finish_accuracy_axes(ax, norm, radii, title)
+    peak = max(float(np.max(c.accuracy)) for c in curves)
+    _finish_accuracy_axes(ax, norm, radii, title, results, peak)
     return ax
 
 
@@ -143,12 +203,27 @@ def plot_envelopes(ax: Axes, groups: Mapping[str, Sequence[CertificationResults]
     norm = Norm.parse(norm)
     if not groups or any(not runs for runs in groups.values()):
         raise ValueError("every group needs at least one run")
-    radii = _exact_radii([r for runs in groups.values() for r in runs], norm, max_radius, points)
+    every = [r for runs in groups.values() for r in runs]
+    radii = _exact_radii(every, norm, max_radius, points)
+    peak = 0.0
     for label, runs in groups.items():
         env = envelope([accuracy_curve(r, radii, norm) for r in runs], label=label)
-        ax.plot(radii, env.accuracy, drawstyle="steps-pre", linewidth=1.6, label=label)
-    _finish_accuracy_axes(ax, norm, radii, title)
+        style: dict = {}
+        family = _family(runs)
+        if family is not None:
+            style["color"] = family_colour(family)
+        if any(is_converted(r, norm) for r in runs):
+            style["linestyle"], label = CONVERTED_STYLE, converted_label(label)
+        ax.plot(radii, env.accuracy, drawstyle="steps-pre", linewidth=1.6, label=label, **style)
+        peak = max(peak, float(np.max(env.accuracy)))
+    _finish_accuracy_axes(ax, norm, radii, title, every, peak)
     return ax
+
+
+def _registered() -> list[str]:
+    from smoothcert.noises import list_noises
+
+    return list_noises()
 
 
 def noise_label(noise: Noise) -> str:
@@ -188,7 +263,9 @@ def plot_radius_vs_p_lower(ax: Axes, noises: Sequence[Noise], norm: Norm | str, 
         if not direct:
             sources = ", ".join(n.value for n in noise.direct_norms)
             label += f" (converted from {sources})"
-        ax.plot(p, radius, linestyle="-" if direct else ":", linewidth=1.6, label=label)
+        style = {"color": family_colour(noise.name)} if noise.name in _registered() else {}
+        ax.plot(p, radius, linestyle="-" if direct else CONVERTED_STYLE, linewidth=1.6,
+                label=label, **style)
     sigmas = sorted({noise.sigma for noise in noises})
     dims = sorted({noise.dim for noise in noises})
     ax.set_xlim(0.5, p_max)

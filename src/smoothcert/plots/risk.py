@@ -44,7 +44,7 @@ def risk_curves_figure(table: RiskTable, window: int = 15, order: int = 3) -> Fi
                 ms=11, color=colour, mec="k")
     ax.set_yscale("log")
     ax.set_xlabel("α (training noise)")
-    ax.set_ylabel("Δ̂(α, β): error of the smoothed classifier")
+    ax.set_ylabel("Δ̂(α, β): error of the smoothed classifier\n(an error of 0 is drawn at 0.5/n)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small", ncol=2)
     return fig
@@ -61,7 +61,7 @@ def risk_heatmap_figure(table: RiskTable) -> Figure:
     norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
     mesh = ax.pcolormesh(_edges(table.alphas), _edges(table.betas),
                          np.ma.masked_invalid(shown), norm=norm, cmap="viridis")
-    fig.colorbar(mesh, ax=ax, label="Δ̂(α, β)")
+    fig.colorbar(mesh, ax=ax, label="Δ̂(α, β) (an error of 0 is drawn at 0.5/n)")
     ax.set_xlabel("α (training noise)")
     ax.set_ylabel("β (smoothing noise)")
     return fig

@@ -6,10 +6,9 @@
 - ``closed_forms``: ball erasure, smoothed-ball radius, gap filling, the two-Gaussian model;
 - ``disks``: the random-disk distributions of the synthetic experiment;
 - ``interference``: gaps between same-class regions, compared with the smoothing noise;
-- ``synthetic`` and ``figures``: the synthetic experiment (Fig. 3, Fig. 4).
+- ``synthetic``: the synthetic experiment (Fig. 3, Fig. 4).
 
-Figures are imported on use (``smoothcert.pal_sulam.population.figures``) so that this package does not
-load matplotlib.
+Its figures are in ``smoothcert.plots.population`` (this package does not load matplotlib).
 """
 
 from __future__ import annotations

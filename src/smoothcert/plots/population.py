@@ -1,5 +1,6 @@
-"""Figures of the synthetic experiment, as ``matplotlib.figure.Figure`` objects (no pyplot, no
-backend change): Fig. 3 (example disk distributions) and Fig. 4 (risk difference curves)."""
+"""Figures of the synthetic experiment of [PS23] (``smoothcert.pal_sulam.population``), as
+``matplotlib.figure.Figure`` objects (no pyplot, no backend change): Fig. 3 (example disk
+distributions) and Fig. 4 (risk difference curves)."""
 
 from __future__ import annotations
 
