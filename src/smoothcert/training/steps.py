@@ -16,7 +16,6 @@ Every random choice of an epoch (example order, noise draws) comes from the stre
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from smoothcert.certify.sampling import eval_mode
 from smoothcert.noises import Noise
 from smoothcert.runs.distributed import World, all_reduce_sum, rank_batch_size, rank_order
 from smoothcert.seeds import torch_generator
@@ -101,18 +101,6 @@ def batches(dataset: Any, indices: torch.Tensor, batch_size: int, workers: int,
     yield from loader
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Every submodule in eval mode; afterwards each gets its own mode back."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
 @torch.no_grad()
 def evaluation_counts(model: nn.Module, dataset: Any, indices: torch.Tensor, batch_size: int,
                       device: torch.device, noise: Noise | None,
@@ -120,7 +108,7 @@ def evaluation_counts(model: nn.Module, dataset: Any, indices: torch.Tensor, bat
                       ) -> tuple[int, int, int]:
     """(correct on clean inputs, correct with one noise draw each, number of inputs)."""
     correct = correct_noisy = total = 0
-    with _eval_mode(model):
+    with eval_mode(model):
         for x, y in batches(dataset, indices, batch_size, workers, device.type == "cuda"):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             correct += int((model(x).argmax(1) == y).sum())
