@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 __all__ = ["PALETTE", "CONVERTED_STYLE", "family_colour", "converted_label"]
 
-#: matplotlib's tab10, then three darker colours of tab20b/tab20c: 13 distinct strong colours
+#: matplotlib's tab10, then three darker colours: 13 distinct strong colours (uniform, the 12th
+#: family, gets a dark orange that stands apart from gaussian's brown and laplace's pink)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#8c6d31", "#843c39")
+           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#d95f02", "#843c39")
 #: the line style of a curve whose radii come from the lp conversion
 CONVERTED_STYLE = ":"
 
