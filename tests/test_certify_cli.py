@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -267,6 +268,24 @@ def test_cli_certify_and_predict(tmp_path, checkpoint, capsys):
     assert _main("predict", "--checkpoint", str(checkpoint), "--noise", "gaussian", "--scale",
                  "0.25", "--n", "100", "--max", "4", "--out", str(pred)) == 0
     assert [int(r["idx"]) for r in _rows(pred)[1]] == [0, 1, 2, 3]
+
+
+def test_cli_rerun_of_a_finished_run_changes_no_file(tmp_path, checkpoint):
+    out = tmp_path / "cert.tsv"
+    assert _main(*_certify_command(checkpoint, out)) == 0
+    files = (out, run_json_path(out))
+    # an mtime long past, so that a rewrite within the clock's resolution is still seen
+    for path in files:
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    before = [(path.read_bytes(), path.stat().st_mtime_ns) for path in files]
+    assert _main(*_certify_command(checkpoint, out)) == 0
+    assert [(path.read_bytes(), path.stat().st_mtime_ns) for path in files] == before
+    assert json.loads(run_json_path(out).read_text())["resumed"] == []
+    # a rerun that does write rows records its session
+    assert _main(*_certify_command(checkpoint, out, "--max", "6")) == 0
+    assert [int(r["idx"]) for r in _rows(out)[1]] == [0, 3, 6, 9, 12, 15]
+    resumed = json.loads(run_json_path(out).read_text())["resumed"]
+    assert len(resumed) == 1 and resumed[0]["completed_before"] == 5
 
 
 @pytest.mark.parametrize("change,message", [

@@ -7,7 +7,9 @@ libraries, the seed and the command line.
 
 Resuming: opening an existing results file with the same configuration continues it. Rows already
 written are kept and their indices reported in ``completed``, so the caller skips them; a last line
-without its newline (a crash mid-write) is dropped and recomputed. An existing file whose run.json
+without its newline (a crash mid-write) is dropped and recomputed. The run record gets a
+``resumed`` entry, and the partial line is dropped, only when the resumed run writes a row: a rerun
+of a finished run leaves both files byte-identical. An existing file whose run.json
 records another configuration, or that has no run.json, is refused with an error before any file
 is touched.
 """
@@ -22,7 +24,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from smoothcert._version import __version__
 from smoothcert.runs.atomic import write_text_atomic
@@ -157,9 +159,21 @@ class ResultsWriter:
         else:
             record.setdefault("resumed", []).append(
                 {**session, "completed_before": len(self.completed)})
+        self._meta_path, self._record, self._existing = meta_path, record, existing
+        self._file: IO[str] | None = None
+        # a resumed file with its header is left untouched until a row is written: a rerun of a
+        # finished run changes neither file (no resume entry without anything resumed)
+        if len(record["resumed"]) == 0 or existing is None or existing.header is None:
+            self._open()
+
+    def _open(self) -> None:
+        """Write the run record, drop a partial last line, open the file for appending and
+        write the header of an empty file."""
+        existing = self._existing
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_json(meta_path, record)
-        if existing is not None and existing.complete_bytes < self.path.stat().st_size:
+        _write_json(self._meta_path, self._record)
+        if existing is not None and self.path.exists() \
+                and existing.complete_bytes < self.path.stat().st_size:
             # drop the partial last line of an interrupted write (or an unfinished header)
             with open(self.path, "r+b") as fh:
                 fh.truncate(existing.complete_bytes)
@@ -168,6 +182,7 @@ class ResultsWriter:
             self._line(self.file_columns)
 
     def _line(self, fields: Sequence[str]) -> None:
+        assert self._file is not None
         self._file.write("\t".join(fields) + "\n")
         self._file.flush()
 
@@ -178,13 +193,16 @@ class ResultsWriter:
         if missing or extra:
             raise ValueError(f"row does not match the columns: missing {missing}, "
                              f"unexpected {extra}")
+        if self._file is None:
+            self._open()
         if self.cohen_norm is not None:
             self._line(cohen_fields(row, self.cohen_norm))
         else:
             self._line([_format(row[c]) for c in self.columns])
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
     def __enter__(self) -> ResultsWriter:
         return self
