@@ -88,6 +88,22 @@ def test_check_noise_needs_a_noise():
         checks.check_noise("gaussian")
 
 
+
+def test_public_names_are_importable_from_the_package():
+    # the checks live in submodules; every public name must stay reachable from
+    # smoothcert.noises.checks, and every public check of a submodule must be listed there
+    from smoothcert.noises.checks import deterministic, radii, sampling
+
+    expected = {"NoiseContractError", "check_noise", "check_registration", "check_sampling",
+                "check_reproducibility", "check_sigma", "check_radius", "check_radius_kinds",
+                "check_conversion", "check_deterministic", "default_draws"}
+    assert set(checks.__all__) == expected
+    for name in expected:
+        assert callable(getattr(checks, name)), name
+    for module in (sampling, radii, deterministic):
+        for name in module.__all__:
+            assert getattr(checks, name) is getattr(module, name), (module.__name__, name)
+
 # ------------------------------------------------------------------------------- bad input
 def test_unknown_family_lists_the_families():
     with pytest.raises(ValueError) as info:
