@@ -26,13 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import binomtest
 
 from smoothcert.data import get_dataset
 from smoothcert.models.checkpoint import load_checkpoint
 from smoothcert.noises import get_noise
 from smoothcert.pal_sulam.risk import majority_vote, vote_counts
-from smoothcert.stats import clopper_pearson_interval
+from smoothcert.stats import clopper_pearson_interval, holm_adjust, mcnemar_exact
 
 
 def cell_path(out: Path, alpha: float, beta: float) -> Path:
@@ -73,19 +72,7 @@ def evaluate(args: argparse.Namespace, out: Path) -> None:
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
     """Images wrong under a only, under b only, and the exact two-sided McNemar p-value."""
-    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    total = only_a + only_b
-    p = 1.0 if total == 0 else float(binomtest(only_a, total, 0.5).pvalue)
-    return only_a, only_b, p
-
-
-def holm(p: list[float]) -> list[float]:
-    order = np.argsort(p)
-    adjusted, running = [0.0] * len(p), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
+    return mcnemar_exact(a, b)
 
 
 def report(out: Path) -> None:
@@ -114,7 +101,7 @@ def report(out: Path) -> None:
                          "wrong_only_other": only_other, "p_mcnemar": p})
     for name in ("alpha=beta", "alpha=0"):
         mine = [r for r in rows if r["comparison"] == name]
-        for r, adj in zip(mine, holm([r["p_mcnemar"] for r in mine]), strict=True):
+        for r, adj in zip(mine, holm_adjust([r["p_mcnemar"] for r in mine]), strict=True):
             r["p_holm"] = adj
     with open(out / "tests.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -27,19 +27,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import binomtest
 
 from smoothcert.analysis.results import group_by_noise, read_results
-from smoothcert.stats import clopper_pearson_interval
-
-
-def holm(p: list[float]) -> list[float]:
-    order = np.argsort(p)
-    adjusted, running = [0.0] * len(p), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
+from smoothcert.stats import clopper_pearson_interval, holm_adjust, mcnemar_exact
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,13 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         pair = []
         for r in radii:
             ma, mb = best[(a, r)], best[(b, r)]
-            only_a, only_b = int(np.sum(ma & ~mb)), int(np.sum(~ma & mb))
-            total = only_a + only_b
-            p = 1.0 if total == 0 else float(
-                binomtest(only_a, total, 0.5, alternative="greater").pvalue)
+            only_a, only_b, p = mcnemar_exact(ma, mb, alternative="greater")
             pair.append({"better": a, "worse": b, "radius": r, "only_better": only_a,
                          "only_worse": only_b, "p_one_sided": p})
-        for row, adj in zip(pair, holm([row["p_one_sided"] for row in pair]), strict=True):
+        for row, adj in zip(pair, holm_adjust([row["p_one_sided"] for row in pair]), strict=True):
             row["p_holm"] = adj
         test_rows += pair
     args.out.parent.mkdir(parents=True, exist_ok=True)

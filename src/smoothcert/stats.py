@@ -31,6 +31,8 @@ __all__ = [
     "top_two_p_value",
     "check_alpha",
     "check_sample_count",
+    "mcnemar_exact",
+    "holm_adjust",
 ]
 
 
@@ -167,3 +169,38 @@ def top_two_p_value(count_top: int, count_second: int) -> float:
     if total == 0:
         return 1.0
     return float(binomtest(int(top), total, 0.5, alternative="two-sided").pvalue)
+
+
+def mcnemar_exact(a: Any, b: Any, alternative: str = "two-sided") -> tuple[int, int, float]:
+    """Exact McNemar test of two paired boolean outcomes over the same items.
+
+    ``a`` and ``b`` are boolean arrays (e.g. "certified at r" or "wrong" per test image under two
+    methods). Returns (items true under a only, items true under b only, p-value): the binomial
+    test of the a-only count among the discordant pairs at probability 1/2 (``alternative``
+    "greater": a is true more often than b; "two-sided" as in ``scipy.stats.binomtest``). With no
+    discordant pair the p-value is 1.
+    """
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes need the same shape, got {a.shape} and {b.shape}")
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    total = only_a + only_b
+    p = 1.0 if total == 0 else float(binomtest(only_a, total, 0.5,
+                                               alternative=alternative).pvalue)
+    return only_a, only_b, p
+
+
+def holm_adjust(p_values: Any) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error control for several tests).
+
+    The i-th smallest p-value is multiplied by (m - i + 1), capped at 1, and made
+    non-decreasing in that order; reject where the adjusted value is <= the level.
+    """
+    p = np.asarray(p_values, dtype=np.float64).ravel()
+    if ((p < 0) | (p > 1) | np.isnan(p)).any():
+        raise ValueError(f"p-values must lie in [0, 1], got {p_values!r}")
+    adjusted, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(np.argsort(p, kind="stable")):
+        running = max(running, min(1.0, (len(p) - rank) * float(p[i])))
+        adjusted[i] = running
+    return adjusted
