@@ -315,7 +315,9 @@ def test_level_set_at_imagenet_size():
     p = np.array([0.6, 0.9, 0.99993, 1 - 1e-9])
     got = ls.radius(ls.ExpRadial(dim, 2.0, 0.0), p)
     assert np.all(got <= -ndtri(1 - p) / SQRT2)
-    np.testing.assert_allclose(got, -ndtri(1 - p) / SQRT2, rtol=1e-10)
+    # the solver's result is a guaranteed lower bound: it aims below the solution by its
+    # tolerance and evaluation error, and levelset.radius takes a further 1e-10 relative off
+    np.testing.assert_allclose(got, -ndtri(1 - p) / SQRT2, rtol=3e-10)
     noise = Exp2(dim=dim, sigma=1.0, k=1.0)
     cert = noise.certified_radius(p, "l2") / noise.scale
     lower = exp1_differential_radius(p, dim)
