@@ -67,20 +67,40 @@ class NoiseStream:
 
     def take(self, rows: int) -> torch.Tensor:
         """The next ``rows`` noisy copies of x, shape (rows, dim)."""
-        parts = []
-        while rows > 0:
+        out = torch.empty((rows, self._noise.dim), dtype=self._x.dtype, device=self._x.device)
+        self.take_into(out)
+        return out
+
+    def take_into(self, out: torch.Tensor) -> None:
+        """Write the next ``out.shape[0]`` noisy copies of x into ``out`` (rows of ``dim``
+        entries, any memory format). Additive noise is added into ``out`` in one pass, so the
+        stream keeps only the draws of delta, never a second copy of x + delta."""
+        rows, done = out.shape[0], 0
+        while done < rows:
             if self._piece is None or self._used == self._piece.shape[0]:
                 size = min(self._piece_rows, self._remaining)
                 if size < 1:
                     raise RuntimeError("noise stream exhausted")
-                self._piece = self._noise.perturb(self._x.expand(size, -1), self._generator)
+                if self._noise.additive:
+                    # the same draws perturb() makes: x + sample(size) is perturb's default
+                    self._piece = self._noise.sample(size, generator=self._generator,
+                                                     device=self._x.device,
+                                                     dtype=self._x.dtype)
+                else:
+                    self._piece = self._noise.perturb(self._x.expand(size, -1),
+                                                      self._generator)
                 self._remaining -= size
                 self._used = 0
-            step = min(rows, self._piece.shape[0] - self._used)
-            parts.append(self._piece[self._used:self._used + step])
+            step = min(rows - done, self._piece.shape[0] - self._used)
+            part = self._piece[self._used:self._used + step]
+            target = out[done:done + step]
+            if self._noise.additive:
+                torch.add(self._x.view(1, *target.shape[1:]), part.view(target.shape),
+                          out=target)
+            else:
+                target.copy_(part.view(target.shape))
             self._used += step
-            rows -= step
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
+            done += step
 
 
 def check_inputs(xs: torch.Tensor, noise: Noise) -> torch.Tensor:
@@ -178,7 +198,7 @@ class MonteCarlo:
                                 memory_format=memory_format)
             for i, stream in enumerate(streams):
                 # copying into the batch also converts to its memory format, in one pass
-                batch[i * m:(i + 1) * m].copy_(stream.take(m).view(m, *shape))
+                stream.take_into(batch[i * m:(i + 1) * m])
             predictions = self.classify(batch)
             counts += torch.bincount((predictions.view(k, m) + offsets).view(-1),
                                      minlength=k * classes).view(k, classes)
