@@ -157,7 +157,7 @@ def process_group(world: World, device: torch.device | str,
                   timeout: timedelta | None = None) -> Iterator[None]:
     """Join the default process group for the duration of the block, with the backend for
     ``device`` (``backend_for``) and the rendezvous torchrun set up (``env://``); leave it
-    afterwards. A single process, or one already in a process group (which is then left as it
+    afterwards (after a barrier, when the block ends without an error). A single process, or one already in a process group (which is then left as it
     is), does nothing. ``timeout``: how long a collective may wait (None: torch's default)."""
     if not world.distributed or dist.is_initialized():
         yield
@@ -168,6 +168,10 @@ def process_group(world: World, device: torch.device | str,
                             device_id=device if device.type == "cuda" else None)
     try:
         yield
+        # leave together: a rank that tears its connections down while a peer is still in a
+        # collective or writing makes gloo abort that peer at exit
+        # ("terminate called without an active exception")
+        dist.barrier(device_ids=[device.index] if device.type == "cuda" else None)
     finally:
         dist.destroy_process_group()
 
