@@ -343,3 +343,45 @@ def test_out_needs_its_folder_and_its_suffix_picks_the_format(file_a, tmp_path, 
     assert main(["analyze", str(file_a), "--norm", "l1", "--out", str(tmp_path / "t.x")]) == 2
     assert "cannot tell the table format from the suffix '.x'" in capsys.readouterr().err
     assert not (tmp_path / "t.x").exists()
+
+
+def _write_rows(path: Path, rows: list[tuple]) -> Path:
+    """rows: (idx, label, prediction, l1 radius); l2 and linf radii are 0."""
+    lines = ["\t".join(OUR_HEADER)]
+    for idx, label, pred, r1 in rows:
+        correct = int(pred == label and pred != -1)
+        lines.append("\t".join(map(str, (idx, label, pred, 0.9, r1, 0, 0, correct, 441, 0.5))))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_common_restricts_every_file_to_the_shared_inputs(tmp_path, capsys):
+    from smoothcert.analysis import common_inputs
+
+    # ten inputs, all certified at l1 radius 1 except idx 3 and 5 (wrong): 8/10 = 80 %
+    full = _write_rows(tmp_path / "full.tsv",
+                       [(i, 1, 2 if i in (3, 5) else 1, 1.0) for i in range(10)])
+    # every 5th input, listed out of order: idx 0 and 5 certified at 1, idx 9 at 0.2 only
+    sub = _write_rows(tmp_path / "sub.tsv", [(9, 4, 4, 0.2), (0, 7, 7, 1.0), (5, 3, 3, 1.0)])
+    a, b = common_inputs([read_results(full), read_results(sub)])
+    assert sorted(a.idx.tolist()) == sorted(b.idx.tolist()) == [0, 5, 9]
+    # on {0, 5, 9}: full has 0 and 9 right (2/3 at both radii), sub 3/3 at 0 and 2/3 at 0.5
+    assert main(["analyze", str(full), str(sub), "--norm", "l1", "--radii", "0,0.5",
+                 "--no-envelope", "--format", "csv", "--common"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    got = [(float(r["radius"]), float(r["full"]), float(r["sub"])) for r in rows]
+    third = pytest.approx(2 / 3)
+    assert got == [(0.0, third, 1.0), (0.5, third, third)]
+    assert main(["analyze", str(full), "--norm", "l1", "--radii", "0", "--format", "csv"]) == 0
+    assert float(list(csv.DictReader(io.StringIO(capsys.readouterr().out)))[0]["full"]) == pytest.approx(0.8)
+    png = tmp_path / "common.png"
+    assert main(["plot", "certified", str(full), str(sub), "--norm", "l1", "--common",
+                 "--out", str(png)]) == 0
+    assert png.stat().st_size > 0
+    # nothing shared, or an input listed twice: a clear error
+    other = _write_rows(tmp_path / "other.tsv", [(11, 1, 1, 1.0)])
+    with pytest.raises(ValueError, match="share no input"):
+        common_inputs([read_results(full), read_results(other)])
+    twice = _write_rows(tmp_path / "twice.tsv", [(0, 1, 1, 1.0), (0, 1, 1, 1.0)])
+    with pytest.raises(ValueError, match="more than once"):
+        common_inputs([read_results(twice), read_results(full)])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ __all__ = [
     "noise_family",
     "group_by_noise",
     "is_converted",
+    "common_inputs",
 ]
 
 #: the prediction of an abstention
@@ -86,6 +87,33 @@ class CertificationResults:
     def certified_mask(self, norm: Norm | str, r: float) -> np.ndarray:
         """Boolean mask of the points certified at radius ``r`` in ``norm``."""
         return self.correct & (self.prediction != ABSTAIN) & (self.radii(norm) >= r)
+
+    def subset(self, keep: np.ndarray) -> CertificationResults:
+        """The rows where the boolean mask ``keep`` is true (same label, run record and path)."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != self.idx.shape:
+            raise ValueError(f"the mask has shape {keep.shape}; {self.label!r} has "
+                             f"{len(self)} rows")
+        return replace(self, idx=self.idx[keep], true_label=self.true_label[keep],
+                       prediction=self.prediction[keep], correct=self.correct[keep],
+                       radius={norm: r[keep] for norm, r in self.radius.items()},
+                       p_lower=None if self.p_lower is None else self.p_lower[keep])
+
+
+def common_inputs(results: Sequence[CertificationResults]) -> list[CertificationResults]:
+    """Each of ``results`` restricted to the inputs (``idx``) that every one of them has, so
+    that runs over different selections (e.g. an exact run on all 10,000 test images and a
+    Monte Carlo run on every 10th) are compared on the same inputs. ValueError if no input is
+    shared or a file lists an input twice."""
+    shared: np.ndarray | None = None
+    for res in results:
+        if np.unique(res.idx).size != res.idx.size:
+            raise ValueError(f"{res.label!r} lists some inputs more than once; merge or "
+                             f"deduplicate it first")
+        shared = res.idx if shared is None else np.intersect1d(shared, res.idx)
+    if shared is None or shared.size == 0:
+        raise ValueError("the files share no input (idx); nothing to compare")
+    return [res.subset(np.isin(res.idx, shared)) for res in results]
 
 
 def read_results(path: str | os.PathLike, label: str | None = None) -> CertificationResults:

@@ -15,6 +15,7 @@ from smoothcert.analysis import (
     CertificationResults,
     accuracy_curve,
     average_certified_radius,
+    common_inputs,
     default_radii,
     envelope,
     format_accuracy_table,
@@ -60,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--by-noise", action="store_true",
                         help="one column per noise family (read from the run records): the "
                              "envelope of that family's runs, e.g. over sigma")
+    parser.add_argument("--common", action="store_true",
+                        help="only the inputs (idx) that every file has, e.g. an exact run on "
+                             "all test images beside a Monte Carlo run on every 10th")
     parser.add_argument("--out", type=Path, default=None,
                         help="write to this file (its folder must exist) instead of standard "
                              "output")
@@ -172,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     labels = parse_labels(args.labels, args.files)
     results = [read_results(path, label=label)
                for path, label in zip(args.files, labels, strict=True)]
+    if args.common:
+        results = common_inputs(results)
     norm = args.norm if args.norm is not None else common_norm(results)
     radii = args.radii if args.radii is not None else default_radii(norm)
     if args.by_noise:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from smoothcert.analysis import group_by_noise, read_results
+from smoothcert.analysis import common_inputs, group_by_noise, read_results
 from smoothcert.cli.analyze import common_norm, norm_argument, parse_labels
 from smoothcert.norms import Norm
 
@@ -40,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     certified.add_argument("--by-noise", action="store_true",
                            help="one curve per noise family (from the run records): the "
                                 "envelope of that family's runs")
+    certified.add_argument("--common", action="store_true",
+                           help="only the inputs (idx) that every file has")
     certified.add_argument("--title", default=None)
     certified.add_argument("--out", type=Path, required=True, help="output file, .png or .pdf")
     certified.set_defaults(func=run_certified)
@@ -126,6 +128,8 @@ def run_certified(args: argparse.Namespace) -> int:
     labels = parse_labels(args.labels, args.files)
     results = [read_results(path, label=label)
                for path, label in zip(args.files, labels, strict=True)]
+    if args.common:
+        results = common_inputs(results)
     norm = args.norm if args.norm is not None else common_norm(results)
     figure, ax = new_figure()
     if args.by_noise:
