@@ -5,7 +5,8 @@ Clopper-Pearson intervals, and exact paired (McNemar) tests between families on 
         --order uniform,laplace,gaussian --out results/yang2020/mnist_full/l1
 
 Every file is a `smoothcert certify` TSV with its run record (the noise family is read from it);
-all files must cover the same test images. For each family and radius r the envelope takes the
+all files must cover the same test images, or with ``--common`` they are compared on the images
+they all have. For each family and radius r the envelope takes the
 family's run (sigma) with the most images certified at r; the interval is the two-sided 95%
 Clopper-Pearson interval of that accuracy. Choosing the sigma on the same images favours every
 family alike and is what [YDH+20] Table 1 does; the intervals do not account for it.
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smoothcert.analysis.results import group_by_noise, read_results
+from smoothcert.analysis.results import common_inputs, group_by_noise, read_results
 from smoothcert.stats import clopper_pearson_interval, holm_adjust, mcnemar_exact
 
 
@@ -39,10 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--radii", required=True, help="comma-separated radii")
     parser.add_argument("--order", required=True,
                         help="the predicted ordering of the families, best first")
+    parser.add_argument("--common", action="store_true",
+                        help="compare on the test images every file has (otherwise all files "
+                             "must cover the same images)")
     parser.add_argument("--out", type=Path, required=True, help="prefix of the CSV files")
     args = parser.parse_args(argv)
     radii = [float(r) for r in args.radii.split(",")]
-    groups = group_by_noise([read_results(f) for f in args.files])
+    results = [read_results(f) for f in args.files]
+    if args.common:
+        results = common_inputs(results)
+    groups = group_by_noise(results)
     order = args.order.split(",")
     missing = [f for f in order if f not in groups]
     if missing:
