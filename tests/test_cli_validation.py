@@ -123,11 +123,12 @@ def test_deterministic_noise_takes_no_sample_counts(tmp_path, checkpoint, capsys
     if "dssn" in names:  # the digits are on a grid of 16 levels, not dssn's default 255
         argv = [a for a in argv if a not in ("--n0", "10", "--n", "50", "--alpha", "0.01")]
         argv = _replace(argv, "--noise", "dssn")
-        assert main(argv) == 2
+        assert main([*argv, "--quantization", "255"]) == 2
         assert "quantization" in capsys.readouterr().err
         assert not any(tmp_path.iterdir())
-        assert main([*argv, "--quantization", "16"]) == 0
-        assert (tmp_path / "d.tsv").is_file()
+        assert main(argv) == 0  # without --quantization: the dataset's grid
+        record = json.loads((tmp_path / "d.json").read_text())
+        assert record["configuration"]["noise"]["quantization"] == 16
 
 
 def _sweep(tmp_path: Path, grid: str) -> Path:

@@ -315,8 +315,11 @@ def test_command_line_trains_certifies_shards_and_analyzes_dssn(tmp_path, capsys
 
     noise = ["--noise", "dssn", "--sigma", "0.5", "--quantization", "16"]
     ckpt = tmp_path / "dssn.pt"
+    # without --quantization, training takes the digits' grid (16), not dssn's default 255
     assert main(["train", "--dataset", "digits", "--arch", "mlp", "--epochs", "1",
-                 "--max-train", "200", "--max-eval", "50", *noise, "--out", str(ckpt)]) == 0
+                 "--max-train", "200", "--max-eval", "50", *noise[:4], "--out", str(ckpt)]) == 0
+    metrics = json.loads(ckpt.with_suffix(".metrics.json").read_text())
+    assert metrics["config"]["noise"]["quantization"] == 16
     out = tmp_path / "certify.tsv"
     common = ["certify", "--checkpoint", str(ckpt), *noise, "--norms", "l1", "--skip", "40"]
     shards = [tmp_path / f"certify.shard{i}-of-2.tsv" for i in range(2)]
@@ -345,3 +348,20 @@ def test_command_line_trains_certifies_shards_and_analyzes_dssn(tmp_path, capsys
     capsys.readouterr()
     assert main(["analyze", str(out), "--norm", "l1", "--radii", "0,0.25,0.5"]) == 0
     assert "0.25" in capsys.readouterr().out
+
+
+def test_the_dataset_grid_is_dssn_s_default_quantization():
+    """--quantization defaults to the data's pixel grid (DatasetInfo.quantization) where that
+    differs from the family's default; given explicitly, or for a family without it, nothing
+    changes."""
+    from smoothcert.cli._noise_args import with_data_grid
+    from smoothcert.data import dataset_info
+
+    assert dataset_info("digits").quantization == 16
+    assert dataset_info("mnist").quantization == dataset_info("cifar10").quantization == 255
+    assert dataset_info("disks").quantization is None
+    assert with_data_grid("dssn", {}, 16) == {"quantization": 16}
+    assert with_data_grid("dssn", {}, 255) == {}  # dssn's default: descriptions stay as before
+    assert with_data_grid("dssn", {"quantization": 8}, 16) == {"quantization": 8}
+    assert with_data_grid("dssn", {}, None) == {}
+    assert with_data_grid("uniform", {}, 16) == {}

@@ -64,6 +64,8 @@ def shape_flags() -> dict[str, tuple[Any, str]]:
     for family in noise_families().values():
         for field in family.fields:
             default = "" if field.default is None else f" (default {field.default})"
+            if field.name == "quantization":  # see with_data_grid
+                default = " (default: the dataset's pixel grid, e.g. 255 for 8-bit images)"
             users[field.name].append(f"{family.name}{default}")
             kinds[field.name].add(field.annotation)
     flags = {}
@@ -116,10 +118,12 @@ def add_noise_arguments(parser: argparse.ArgumentParser, *, prefix: str = "",
                                 "with @register_noise (repeatable)")
 
 
-def noise_from_args(args: argparse.Namespace, dim: int, *, prefix: str = "") -> Any:
+def noise_from_args(args: argparse.Namespace, dim: int, *, prefix: str = "",
+                    quantization: int | None = None) -> Any:
     """The noise on R^dim named by the flags of ``add_noise_arguments`` (None when ``--noise``
-    was optional and not given). Raises ValueError for a missing size or a shape flag the family
-    does not have."""
+    was optional and not given). ``quantization``: the data's pixel grid, the default of a
+    family's ``quantization`` parameter (see ``with_data_grid``). Raises ValueError for a
+    missing size or a shape flag the family does not have."""
     name = getattr(args, _dest(prefix, "noise"))
     sigma = getattr(args, _dest(prefix, "sigma"))
     scale = getattr(args, _dest(prefix, "scale"))
@@ -132,7 +136,26 @@ def noise_from_args(args: argparse.Namespace, dim: int, *, prefix: str = "") -> 
         return None
     from smoothcert.noises import get_noise
 
+    shape = with_data_grid(name, shape, quantization)
     return get_noise(name, dim=dim, sigma=sigma, scale=scale, **shape)
+
+
+def with_data_grid(name: str, shape: dict[str, Any], quantization: int | None
+                   ) -> dict[str, Any]:
+    """``shape``, with ``quantization`` set to the data's pixel grid (``DatasetInfo.
+    quantization``) when the family has that parameter, it was not given, and the family's
+    default is another grid (e.g. ``dssn`` on the digits: 16, not 255). A family without the
+    parameter, or data without a grid, leaves ``shape`` as it is."""
+    if quantization is None or "quantization" in shape:
+        return shape
+    import dataclasses
+
+    from smoothcert.noises import noise_class
+
+    field = {f.name: f for f in dataclasses.fields(noise_class(name))}.get("quantization")
+    if field is None or field.default == quantization:
+        return shape
+    return {**shape, "quantization": quantization}
 
 
 def given_shape(args: argparse.Namespace, *, prefix: str = "") -> dict[str, Any]:

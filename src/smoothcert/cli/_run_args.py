@@ -241,7 +241,7 @@ def prepare(args: argparse.Namespace, task: str) -> Prepared:
         model, num_classes = checkpoint.model, checkpoint.num_classes
         identity = {"checkpoint_sha256": file_sha256(args.checkpoint), "arch": checkpoint.arch}
         settings = {"checkpoint": str(args.checkpoint)}
-    noise = noise_from_args(args, dim=dataset.info.dim)
+    noise = noise_from_args(args, dim=dataset.info.dim, quantization=dataset.info.quantization)
     if not noise.additive and len(dataset) > 0:
         # a transformation that refuses the data (dssn: inputs off its grid) is refused here,
         # before the results file is opened, not at the first input

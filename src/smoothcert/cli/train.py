@@ -21,7 +21,7 @@ from smoothcert.cli._catalog import (
     model_names,
     module_dict_keys,
 )
-from smoothcert.cli._noise_args import add_noise_arguments, given_shape
+from smoothcert.cli._noise_args import add_noise_arguments, given_shape, with_data_grid
 from smoothcert.cli._values import add_classes_argument
 
 
@@ -112,8 +112,13 @@ def _config(args: argparse.Namespace) -> Any:
     if args.classes is not None:
         options["classes"] = list(args.classes)
     # the training noise as given; TrainConfig checks it (and takes size 0 as clean training)
-    given = {"name": args.noise, "sigma": args.sigma, "scale": args.scale,
-             **given_shape(args)}
+    shape = given_shape(args)
+    if args.noise is not None:  # dssn on the digits: the digits' grid, not 255
+        from smoothcert.data import dataset_info
+
+        grid = dataset_info(args.dataset, **dict(args.dataset_option)).quantization
+        shape = with_data_grid(args.noise, shape, grid)
+    given = {"name": args.noise, "sigma": args.sigma, "scale": args.scale, **shape}
     noise = {key: value for key, value in given.items() if value is not None} or None
     return TrainConfig(
         dataset=args.dataset, arch=args.arch, noise=noise,

@@ -47,7 +47,10 @@ class DatasetInfo:
     """What a model needs to know about a dataset: input shape, classes and pixel statistics.
 
     ``mean``/``std`` (one value per channel) feed the model's first layer, the fixed
-    normalization; noise is added before it, in pixel space.
+    normalization; noise is added before it, in pixel space. ``quantization``: the grid of the
+    stored pixel values, k / quantization for integers k (255 for 8-bit images), or None where
+    the inputs are not on a grid; a family with a ``quantization`` parameter (``dssn``) takes it
+    as its default.
     """
 
     name: str
@@ -56,6 +59,7 @@ class DatasetInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     classes: tuple[str, ...] | None = None
+    quantization: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.shape) != 3 or any(int(s) < 1 for s in self.shape):
@@ -69,6 +73,11 @@ class DatasetInfo:
             raise ValueError(f"std must be > 0, got {self.std!r}")
         if self.classes is not None and len(self.classes) != self.num_classes:
             raise ValueError(f"{len(self.classes)} class names for {self.num_classes} classes")
+        if self.quantization is not None and (isinstance(self.quantization, bool)
+                                              or not isinstance(self.quantization, int)
+                                              or self.quantization < 1):
+            raise ValueError(f"quantization must be an integer >= 1 or None, got "
+                             f"{self.quantization!r}")
 
     @property
     def dim(self) -> int:

@@ -92,7 +92,7 @@ class CIFAR10(ArrayDataset):
     def describe(cls, **options: Any) -> DatasetInfo:
         return DatasetInfo(name="cifar10", shape=(3, 32, 32), num_classes=10,
                            mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010),
-                           classes=_CLASSES)
+                           classes=_CLASSES, quantization=255)
 
     def __init__(self, split: str = "train", root: str | os.PathLike | None = None, *,
                  augment: bool = False, verify: bool = True) -> None:

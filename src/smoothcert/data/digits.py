@@ -34,7 +34,8 @@ class Digits(ArrayDataset):
     @classmethod
     def describe(cls, **options: Any) -> DatasetInfo:
         return DatasetInfo(name="digits", shape=(1, 8, 8), num_classes=10, mean=(0.3051,),
-                           std=(0.3762,), classes=tuple(str(i) for i in range(10)))
+                           std=(0.3762,), classes=tuple(str(i) for i in range(10)),
+                           quantization=16)
 
     def __init__(self, split: str = "train", root: str | os.PathLike | None = None) -> None:
         from sklearn.datasets import load_digits  # imported here: it is slow to import

@@ -97,7 +97,8 @@ class MNIST(ArrayDataset):
     @classmethod
     def describe(cls, **options: Any) -> DatasetInfo:
         return DatasetInfo(name="mnist", shape=(1, 28, 28), num_classes=10, mean=(0.1307,),
-                           std=(0.3081,), classes=tuple(str(i) for i in range(10)))
+                           std=(0.3081,), classes=tuple(str(i) for i in range(10)),
+                           quantization=255)
 
     def __init__(self, split: str = "train", root: str | os.PathLike | None = None, *,
                  verify: bool = True) -> None:
