@@ -9,16 +9,14 @@
 # - cost.md: forward passes and seconds per image of each run (means over its rows).
 set -euo pipefail
 out=${1:-results/lf21/mnist_full}
+paired=$(cd "$(dirname "$0")/../yang2020" && pwd)/paired.py
 cd "$out"
 shared=()
 for sigma in 0.25 0.5 1.0; do
     for noise in uniform ssn; do shared+=("$noise-$sigma.tsv"); done
-    # DSSN at sigma 1.0 on all 10,000 images when that run is complete, else on the 1,000
-    if [ -f "dssn-$sigma-every10.tsv" ] && [ "$(($(wc -l < "dssn-$sigma.tsv" 2>/dev/null || echo 0) - 1))" -lt 10000 ]; then
-        shared+=("dssn-$sigma-every10.tsv")
-    else
-        shared+=("dssn-$sigma.tsv")
-    fi
+    # DSSN at sigma 1.0 runs in 10 shards: before they are merged, its shard 0 (every 10th
+    # image, the adaptive runs' images)
+    if [ -f "dssn-$sigma.tsv" ]; then shared+=("dssn-$sigma.tsv"); else shared+=("dssn-$sigma.shard0-of-10.tsv"); fi
 done
 radii=0:2:0.25
 smoothcert analyze "${shared[@]}" --common --norm l1 --radii "$radii" --no-envelope \
@@ -31,7 +29,6 @@ smoothcert plot certified "${shared[@]}" --common --norm l1 --by-noise --max-rad
 full=()
 for sigma in 0.25 0.5 1.0; do [ -f "dssn-$sigma.tsv" ] && full+=("dssn-$sigma.tsv"); done
 smoothcert analyze "${full[@]}" --norm l1 --radii "$radii" --out dssn_all.md
-paired=../../../experiments/yang2020/paired.py
 for order in dssn,uniform uniform,dssn dssn,ssn ssn,dssn; do
     python "$paired" "${shared[@]}" --common --norm l1 --radii 0.25,0.5,0.75,1,1.25,1.5 \
         --order "$order" --out "paired_${order/,/_over_}" > "paired_${order/,/_over_}.md"
