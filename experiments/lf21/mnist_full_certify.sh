@@ -28,16 +28,21 @@ run() {  # noise sigma [shard I of 10 of dssn's 10,000 images: shard 0 is every 
     local noise=$1 sigma=$2 ckpt="$OUT/models/mnist_cnn-$1-$2.pt"
     # wait for the model's last epoch (a checkpoint is written after every epoch)
     until grep -q '^2,' "${ckpt%.pt}.metrics.csv" 2>/dev/null; do sleep 20; done
+    # sigma 0.5 ran first, in eager mode; the other sigmas through torch.compile, 1.8x faster
+    # on this CPU (the same certificates on a 20-image check)
+    local fast=()
+    [ "$sigma" = 0.5 ] || fast=(--compile)
     if [ "$noise" = dssn ] && [ -n "${3:-}" ]; then
         smoothcert certify --checkpoint "$ckpt" --dataset mnist --noise dssn --sigma "$sigma" \
-            --norms l1 --skip 1 --max 10000 --shard "$3/10" --out "$OUT/dssn-$sigma.tsv"
+            --norms l1 --skip 1 --max 10000 --shard "$3/10" "${fast[@]}" --out "$OUT/dssn-$sigma.tsv"
     elif [ "$noise" = dssn ]; then
         smoothcert certify --checkpoint "$ckpt" --dataset mnist --noise dssn --sigma "$sigma" \
-            --norms l1 --skip 1 --max 10000 --out "$OUT/dssn-$sigma.tsv"
+            --norms l1 --skip 1 --max 10000 "${fast[@]}" --out "$OUT/dssn-$sigma.tsv"
     else
         smoothcert certify --checkpoint "$ckpt" --dataset mnist --noise "$noise" \
             --sigma "$sigma" --norms l1 --n0 100 --n 100000 --alpha 0.001 --mode adaptive \
-            --radii "$(goals "$sigma")" --skip 10 --max 1000 --out "$OUT/$noise-$sigma.tsv"
+            --radii "$(goals "$sigma")" --skip 10 --max 1000 "${fast[@]}" \
+            --out "$OUT/$noise-$sigma.tsv"
     fi > "$OUT/$noise-$sigma${3:+.shard$3-of-10}.log" 2>&1
 }
 export -f run goals
