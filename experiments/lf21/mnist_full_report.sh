@@ -4,6 +4,7 @@
 #   bash experiments/lf21/mnist_full_report.sh [OUT]
 # - l1_shared.md: certified l1 accuracy of every run on the 1,000 images all runs have;
 # - l1_by_noise_shared.md and .png: the envelope over sigma of each family on those images;
+# - l1_sigma*.png: the three families at each sigma on those images;
 # - dssn_all.md: DSSN on all 10,000 test images;
 # - paired_*.md (+ .envelope.csv, .tests.csv): exact McNemar tests on the shared images;
 # - cost.md: forward passes and seconds per image of each run (means over its rows).
@@ -26,6 +27,12 @@ smoothcert analyze "${shared[@]}" --common --norm l1 --radii "$radii" --by-noise
 smoothcert plot certified "${shared[@]}" --common --norm l1 --by-noise --max-radius 2 \
     --title "MNIST, l1: envelope over sigma (0.25, 0.5, 1.0), shared images" \
     --out l1_by_noise_shared.png
+for i in 0 1 2; do  # one figure per sigma: the three families on the shared images
+    sigma=$(echo 0.25 0.5 1.0 | cut -d' ' -f$((i + 1)))
+    smoothcert plot certified "${shared[@]:$((3 * i)):3}" --common --norm l1 --max-radius 2 \
+        --labels uniform,ssn,dssn --no-envelope --title "MNIST, l1, sigma = $sigma, shared images" \
+        --out "l1_sigma$sigma.png"
+done
 full=()
 for sigma in 0.25 0.5 1.0; do [ -f "dssn-$sigma.tsv" ] && full+=("dssn-$sigma.tsv"); done
 smoothcert analyze "${full[@]}" --norm l1 --radii "$radii" --out dssn_all.md
