@@ -61,3 +61,21 @@ def test_every_committed_results_file_reads():
         results = read_results(path)
         assert len(results) == len(table.rows)
         assert read_run_record(path)["configuration"]["task"] == "certify", path
+
+
+#: the splitting-noise comparison's runs on the shared images, in the order of its report script
+#: (experiments/lf21/mnist_full_report.sh)
+LF21 = RESULTS / "lf21" / "mnist_full"
+LF21_SHARED = [f"{noise}-{sigma}.tsv" for sigma in ("0.25", "0.5", "1.0")
+               for noise in ("uniform", "ssn", "dssn")]
+
+
+@pytest.mark.skipif(not (LF21 / "l1_shared.md").is_file(), reason="no lf21 report committed")
+@pytest.mark.parametrize("name,extra", [("l1_shared.md", ["--no-envelope"]),
+                                        ("l1_by_noise_shared.md", ["--by-noise"])])
+def test_lf21_tables_reproduce_byte_for_byte(tmp_path, monkeypatch, name, extra):
+    monkeypatch.chdir(LF21)
+    out = tmp_path / name
+    assert main(["analyze", *LF21_SHARED, "--common", "--norm", "l1", "--radii", "0:2:0.25",
+                 *extra, "--out", str(out)]) == 0
+    assert out.read_bytes() == (LF21 / name).read_bytes()
