@@ -11,7 +11,7 @@
 # finished run is skipped, a killed one resumes where it stopped.
 #
 #   SMOOTHCERT_DATA_DIR=/path/to/data bash experiments/lf21/mnist_full_certify.sh [OUT]
-# About 6 hours of one CPU core (3 hours on an idle 2-core machine); not timed on a GPU.
+# About 2 hours on a shared 2-core machine (sigma 0.5 eager, the rest compiled); not timed on a GPU.
 set -euo pipefail
 out=${1:-results/lf21/mnist_full}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OUT="$out"
