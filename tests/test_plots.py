@@ -254,3 +254,24 @@ def test_risk_figures_say_where_an_error_of_zero_is_drawn():
     assert "0.5/n" in curves.axes[0].get_ylabel()
     heatmap = risk_heatmap_figure(table)
     assert any("0.5/n" in ax.get_ylabel() for ax in heatmap.axes)  # the colour bar
+
+
+def test_the_caption_names_exact_runs_and_gives_n_alpha_of_the_sampled_ones():
+    import numpy as np
+
+    from smoothcert.analysis.results import CertificationResults
+    from smoothcert.norms import Norm
+    from smoothcert.plots.certified import run_caption
+
+    def run(label, configuration):
+        ones = np.ones(3, dtype=np.int64)
+        return CertificationResults(label=label, idx=np.arange(3), true_label=ones,
+                                    prediction=ones, correct=ones.astype(bool),
+                                    radius={Norm.L1: np.full(3, 0.5)},
+                                    run={"configuration": configuration})
+
+    sampled = run("uniform-1.0", {"n": 100000, "alpha": 0.001, "mode": "adaptive"})
+    exact = run("dssn-1.0", {"mode": "deterministic"})
+    assert run_caption([sampled]) == "n = 100,000, α = 0.001, 3 images"
+    assert run_caption([sampled, exact]) == "n = 100,000, α = 0.001; exact: dssn-1.0; 3 images"
+    assert run_caption([exact]) == "exact; 3 images"

@@ -106,19 +106,26 @@ def _exact_radii(results: Sequence[CertificationResults], norm: Norm,
 def run_caption(results: Sequence[CertificationResults]) -> str:
     """What the runs were certified with, from their run records: the sample size n, the level
     alpha and the number of images (several values when the runs differ), e.g.
-    ``n = 500, α = 0.001, 200 images``."""
+    ``n = 500, α = 0.001, 200 images``; runs of a deterministic noise (``dssn``), which have no
+    n or alpha, are named as exact, e.g. ``n = 100,000, α = 0.001; exact: dssn-1.0; 1,000
+    images``."""
     def values(key: str) -> list:
         found = {r.run.get("configuration", {}).get(key) for r in results}
         return sorted(v for v in found if isinstance(v, (int, float)) and not isinstance(v, bool))
 
-    parts = []
+    sampled = []
     if values("n"):
-        parts.append("n = " + ", ".join(f"{int(v):,}" for v in values("n")))
+        sampled.append("n = " + ", ".join(f"{int(v):,}" for v in values("n")))
     if values("alpha"):
-        parts.append("α = " + ", ".join(f"{v:g}" for v in values("alpha")))
+        sampled.append("α = " + ", ".join(f"{v:g}" for v in values("alpha")))
+    exact = [r.label for r in results
+             if r.run.get("configuration", {}).get("mode") == "deterministic"]
+    parts = [", ".join(sampled)] if sampled else []
+    if exact:
+        parts.append("exact" if len(exact) == len(results) else "exact: " + ", ".join(exact))
     images = sorted({len(r) for r in results})
     parts.append(f"{', '.join(f'{k:,}' for k in images)} image{'s' if images != [1] else ''}")
-    return ", ".join(parts)
+    return "; ".join(parts) if exact else ", ".join(parts)
 
 
 def _fitted_top(peak: float) -> float:
