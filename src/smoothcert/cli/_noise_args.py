@@ -53,6 +53,9 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+#: the shape parameter that defaults to the data's pixel grid (``with_data_grid``)
+DATA_GRID_PARAMETER = "quantization"
+
 _TYPES = {"int": _number, "float": _number, "str": str, "bool": _boolean}
 
 
@@ -64,7 +67,7 @@ def shape_flags() -> dict[str, tuple[Any, str]]:
     for family in noise_families().values():
         for field in family.fields:
             default = "" if field.default is None else f" (default {field.default})"
-            if field.name == "quantization":  # see with_data_grid
+            if field.name == DATA_GRID_PARAMETER:  # see with_data_grid
                 default = " (default: the dataset's pixel grid, e.g. 255 for 8-bit images)"
             users[field.name].append(f"{family.name}{default}")
             kinds[field.name].add(field.annotation)
@@ -146,16 +149,16 @@ def with_data_grid(name: str, shape: dict[str, Any], quantization: int | None
     quantization``) when the family has that parameter, it was not given, and the family's
     default is another grid (e.g. ``dssn`` on the digits: 16, not 255). A family without the
     parameter, or data without a grid, leaves ``shape`` as it is."""
-    if quantization is None or "quantization" in shape:
+    if quantization is None or DATA_GRID_PARAMETER in shape:
         return shape
     import dataclasses
 
     from smoothcert.noises import noise_class
 
-    field = {f.name: f for f in dataclasses.fields(noise_class(name))}.get("quantization")
+    field = {f.name: f for f in dataclasses.fields(noise_class(name))}.get(DATA_GRID_PARAMETER)
     if field is None or field.default == quantization:
         return shape
-    return {**shape, "quantization": quantization}
+    return {**shape, DATA_GRID_PARAMETER: quantization}
 
 
 def given_shape(args: argparse.Namespace, *, prefix: str = "") -> dict[str, Any]:

@@ -116,7 +116,7 @@ def _config(args: argparse.Namespace) -> Any:
     if args.noise is not None:  # dssn on the digits: the digits' grid, not 255
         from smoothcert.data import dataset_info
 
-        grid = dataset_info(args.dataset, **dict(args.dataset_option)).quantization
+        grid = dataset_info(args.dataset, **options).quantization
         shape = with_data_grid(args.noise, shape, grid)
     given = {"name": args.noise, "sigma": args.sigma, "scale": args.scale, **shape}
     noise = {key: value for key, value in given.items() if value is not None} or None
