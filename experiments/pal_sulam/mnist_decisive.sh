@@ -13,7 +13,9 @@
 # Environment (defaults in brackets): OUT [runs/pal_sulam/mnist-decisive], DEVICE [cpu],
 # EPOCHS_CLEAN [9], EPOCHS [3], COPIES [10], ALPHAS [0.05 0.10 ... 0.95], BETAS
 # [0,0.1,...,0.9], N [100], MAX_EXAMPLES [-1: all], MAX_TRAIN [all], MAX_EVAL [all],
-# BATCH [250 on cpu, 20000 else], RESULTS [results/pal_sulam/mnist_decisive].
+# BATCH [250 on cpu, 20000 else], RESULTS [results/pal_sulam/mnist_decisive], CELLS [all: the
+# (alpha, beta) pairs to evaluate, e.g. 0.30/0.50,0.50/0.50; the clean model is alpha 0],
+# JOBS [1: evaluation processes, the checkpoints dealt out among them].
 # Smoke test (minutes on one core):
 #   OUT=/tmp/p EPOCHS_CLEAN=1 EPOCHS=1 COPIES=1 MAX_TRAIN=500 MAX_EVAL=200 ALPHAS="0.25 0.5" \
 #     BETAS=0,0.5 N=5 MAX_EXAMPLES=100 RESULTS=/tmp/p/results bash experiments/pal_sulam/mnist_decisive.sh
@@ -23,7 +25,7 @@ device=${DEVICE:-cpu}
 alphas=${ALPHAS:-$(seq -f '%.2f' 0.05 0.05 0.95 | tr '\n' ' ')}
 betas=${BETAS:-0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9}
 results=${RESULTS:-results/pal_sulam/mnist_decisive}
-if [ "$device" = cpu ]; then batch=${BATCH:-250}; fast=--channels-last; else batch=${BATCH:-20000}; fast=; fi
+if [ "$device" = cpu ]; then batch=${BATCH:-1000}; fast="--channels-last --compile"; else batch=${BATCH:-20000}; fast=; fi
 extra=()
 [ -n "${MAX_TRAIN:-}" ] && extra+=(--max-train "$MAX_TRAIN")
 [ -n "${MAX_EVAL:-}" ] && extra+=(--max-eval "$MAX_EVAL")
@@ -39,11 +41,24 @@ for alpha in $alphas; do
   checkpoints+=("$out/alpha$alpha.pt")
 done
 
-python experiments/pal_sulam/mnist_per_image.py --checkpoints "${checkpoints[@]}" \
-  --betas "$betas" --n "${N:-100}" --seed 0 --max-examples "${MAX_EXAMPLES:--1}" \
-  --device "$device" --batch-size "$batch" $fast --out "$out-per-image"
+cells=()
+[ -n "${CELLS:-}" ] && cells=(--cells "$CELLS")
+jobs=${JOBS:-1}
+pids=()
+for ((j = 0; j < jobs; j++)); do   # checkpoint j, j + jobs, ... in process j
+    mine=()
+    for ((k = j; k < ${#checkpoints[@]}; k += jobs)); do mine+=("${checkpoints[k]}"); done
+    # shellcheck disable=SC2086
+    python experiments/pal_sulam/mnist_per_image.py --checkpoints "${mine[@]}" \
+      --betas "$betas" "${cells[@]}" --n "${N:-100}" --seed 0 --curtail \
+      --max-examples "${MAX_EXAMPLES:--1}" --device "$device" --batch-size "$batch" $fast \
+      --out "$out-per-image" > "$out-per-image.$j.log" 2>&1 &
+    pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done   # set -e: stop if one failed
+python experiments/pal_sulam/mnist_per_image.py --report --out "$out-per-image"
 mkdir -p "$results"
-cp "$out-per-image/risk.csv" "$out-per-image/tests.csv" "$results/"
+cp "$out-per-image/risk.csv" "$out-per-image/tests.csv" "$out-per-image/tests.md" "$results/"
 for ck in "${checkpoints[@]}"; do   # training metrics, for the budget actually spent
   cp "${ck%.pt}.metrics.csv" "$results/$(basename "${ck%.pt}").metrics.csv"
 done

@@ -6,22 +6,28 @@ for every model h_alpha and smoothing noise beta, and paired (McNemar) tests acr
         [--device cuda] [--batch-size 10000] [--channels-last]
     python experiments/pal_sulam/mnist_per_image.py --out runs/pal_sulam/mnist-per-image --report
 
-Each cell (alpha, beta) is the majority vote of N Gaussian draws per test image (no abstention)
-with the draws of ``smoothcert risk`` (seed ``input_seed(seed, index)``, the same N), so a
-cell's error count equals that command's ``risk.csv`` entry. Cells are written one file each
-(``cells/alpha{a}-beta{b}.npy``, a boolean per test image: wrong), so a rerun computes only the
-missing ones. ``--report`` writes ``tests.csv``: per beta, the smallest-risk alpha (alpha*),
-its risk against alpha = beta (the nearest grid value) and alpha = 0, with the exact two-sided
-McNemar p-value (binomial test on the discordant images) and Holm's adjustment over the betas
-of each comparison; and ``risk.csv`` with 95% Clopper-Pearson intervals.
+Each cell (alpha, beta) is the majority vote of N Gaussian draws per test image (no abstention),
+each image drawing from its own stream (seed ``input_seed(seed, index)``, as ``smoothcert
+risk``), so every alpha sees the same noise on the same image: the comparisons across alpha are
+paired in images and draws. With ``--curtail`` each image draws only until its vote of N is
+decided (``smoothcert.pal_sulam.risk.curtailed_vote``: the same vote, at least N // 2 + 1
+draws); the draws come in rounds, so the realized noise differs from ``smoothcert risk``'s, but
+the vote is the same random variable. Without it, a cell's error count equals that command's
+``risk.csv`` entry. ``--cells A/B,...`` evaluates only those (alpha, beta) pairs; ``--betas``
+all betas for every checkpoint. Cells are written one file each
+(``cells/alpha{a}-beta{b}.npy``, a boolean per test image: wrong; with the forward passes per
+image in ``cells/alpha{a}-beta{b}.draws.npy``), so a rerun computes only the missing ones.
+``--report`` writes the tables only (see ``report``); every run ends with them.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import glob
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +36,7 @@ import torch
 from smoothcert.data import get_dataset
 from smoothcert.models.checkpoint import load_checkpoint
 from smoothcert.noises import get_noise
-from smoothcert.pal_sulam.risk import majority_vote, vote_counts
+from smoothcert.pal_sulam.risk import curtailed_vote, majority_vote, vote_counts
 from smoothcert.stats import clopper_pearson_interval, holm_adjust, mcnemar_exact
 
 
@@ -38,9 +44,15 @@ def cell_path(out: Path, alpha: float, beta: float) -> Path:
     return out / "cells" / f"alpha{alpha:.2f}-beta{beta:.2f}.npy"
 
 
+def wanted_cells(args: argparse.Namespace, alpha: float) -> list[float]:
+    if args.cells:
+        pairs = [tuple(float(v) for v in item.split("/")) for item in args.cells.split(",")]
+        return [b for a, b in pairs if abs(a - alpha) < 1e-9]
+    return [float(b) for b in args.betas.split(",")]
+
+
 def evaluate(args: argparse.Namespace, out: Path) -> None:
     paths = sorted({Path(p) for item in args.checkpoints for p in glob.glob(item)})
-    betas = [float(b) for b in args.betas.split(",")]
     dataset = get_dataset("mnist", "test", args.data_dir)
     count = len(dataset) if args.max_examples < 0 else min(args.max_examples, len(dataset))
     images = torch.stack([torch.as_tensor(dataset[i][0]) for i in range(count)])
@@ -50,24 +62,39 @@ def evaluate(args: argparse.Namespace, out: Path) -> None:
     for path in paths:
         ck = load_checkpoint(path)
         alpha = float((ck.train_noise or {}).get("sigma", 0.0) or 0.0)
-        todo = [b for b in betas if not cell_path(out, alpha, b).exists()]
+        todo = [b for b in wanted_cells(args, alpha) if not cell_path(out, alpha, b).exists()]
         if not todo:
             continue
         model = ck.model.to(args.device).eval()
         if args.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if args.compile:
+            model = torch.compile(model)
         for beta in todo:
+            start_time = time.perf_counter()
             noise = None if beta == 0 else get_noise("gaussian", dim=784, sigma=beta)
             per = max(1, args.batch_size // (1 if noise is None else args.n))
+            if args.curtail and noise is not None:
+                per = max(1, 4 * per)   # most images stop after n // 2 + 1 draws
             wrong = np.zeros(count, dtype=bool)
+            draws = np.full(count, 1 if noise is None else args.n, dtype=np.int64)
             for start in range(0, count, per):
                 idx = list(range(start, min(start + per, count)))
-                votes = vote_counts(model, images[idx].to(args.device), idx, noise=noise,
-                                    n=args.n, num_classes=10, seed=args.seed,
-                                    batch_size=args.batch_size)
-                wrong[idx] = majority_vote(votes) != labels[idx]
-            np.save(cell_path(out, alpha, beta), wrong)
-            print(f"alpha {alpha:.2f} beta {beta:.2f}: {wrong.mean():.2%} wrong", flush=True)
+                batch = images[idx].to(args.device)
+                if args.curtail and noise is not None:
+                    votes, draws[idx] = curtailed_vote(
+                        model, batch, idx, noise=noise, n=args.n, num_classes=10,
+                        seed=args.seed, batch_size=args.batch_size)
+                else:
+                    votes = majority_vote(vote_counts(
+                        model, batch, idx, noise=noise, n=args.n, num_classes=10,
+                        seed=args.seed, batch_size=args.batch_size))
+                wrong[idx] = votes != labels[idx]
+            np.save(cell_path(out, alpha, beta).with_suffix(".draws.npy"), draws)
+            np.save(cell_path(out, alpha, beta), wrong)   # last: its presence marks the cell done
+            print(f"alpha {alpha:.2f} beta {beta:.2f}: {wrong.mean():.2%} wrong, "
+                  f"{draws.mean():.1f} forward passes per image, "
+                  f"{time.perf_counter() - start_time:.0f} s", flush=True)
 
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
@@ -75,39 +102,88 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
     return mcnemar_exact(a, b)
 
 
-def report(out: Path) -> None:
+def load_cells(out: Path) -> dict[tuple[float, float], np.ndarray]:
     cells = {}
     for path in sorted((out / "cells").glob("alpha*-beta*.npy")):
+        if path.name.endswith(".draws.npy"):
+            continue
         a, b = path.stem[len("alpha"):].split("-beta")
         cells[(float(a), float(b))] = np.load(path)
-    alphas = sorted({a for a, _ in cells})
+    return cells
+
+
+def percent_interval(k: int, n: int) -> str:
+    """k of n in %, with the 95% Clopper-Pearson interval, to two decimals."""
+    low, high = clopper_pearson_interval(k, n, 0.05)
+    return f"{100 * k / n:.2f} [{100 * low:.2f}, {100 * high:.2f}]"
+
+
+def report(out: Path) -> None:
+    """risk.csv (every cell, with its 95% Clopper-Pearson interval and forward passes per image),
+    tests.csv (per beta, alpha* against every other alpha of that beta: the images wrong under
+    one only, the exact two-sided McNemar p-value, Holm's adjustment over all these
+    comparisons) and tests.md (per beta: alpha*, alpha = beta, and whether alpha* < beta and
+    alpha* beats alpha = beta are settled at the 5% level)."""
+    cells = load_cells(out)
     with open(out / "risk.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["alpha", "beta", "n_errors", "n", "error", "low95", "high95"])
+        writer.writerow(["alpha", "beta", "n_errors", "n", "error", "low95", "high95",
+                         "passes_per_image"])
         for (a, b), wrong in sorted(cells.items()):
             low, high = clopper_pearson_interval(int(wrong.sum()), wrong.size, 0.05)
-            writer.writerow([a, b, int(wrong.sum()), wrong.size, wrong.mean(), low, high])
+            draws = out / "cells" / f"alpha{a:.2f}-beta{b:.2f}.draws.npy"
+            passes = float(np.load(draws).mean()) if draws.exists() else float("nan")
+            writer.writerow([a, b, int(wrong.sum()), wrong.size, wrong.mean(), low, high,
+                             round(passes, 2)])
     rows = []
     for beta in sorted({b for _, b in cells}):
-        have = [a for a in alphas if (a, beta) in cells]
-        risks = {a: cells[(a, beta)].mean() for a in have}
-        best = min(have, key=lambda a: (risks[a], a))
-        for name, other in (("alpha=beta", min(have, key=lambda a: abs(a - beta))),
-                            ("alpha=0", min(have))):
+        have = sorted(a for a, b in cells if b == beta)
+        errors = {a: int(cells[(a, beta)].sum()) for a in have}
+        best = min(have, key=lambda a: (errors[a], a))
+        for other in have:
+            if other == best:
+                continue
             only_best, only_other, p = mcnemar(cells[(best, beta)], cells[(other, beta)])
-            rows.append({"beta": beta, "comparison": name, "alpha_star": best,
-                         "risk_star": risks[best], "alpha_other": other,
-                         "risk_other": risks[other], "wrong_only_star": only_best,
+            rows.append({"beta": beta, "alpha_star": best, "errors_star": errors[best],
+                         "alpha_other": other, "errors_other": errors[other],
+                         "n": cells[(best, beta)].size, "wrong_only_star": only_best,
                          "wrong_only_other": only_other, "p_mcnemar": p})
-    for name in ("alpha=beta", "alpha=0"):
-        mine = [r for r in rows if r["comparison"] == name]
-        for r, adj in zip(mine, holm_adjust([r["p_mcnemar"] for r in mine]), strict=True):
-            r["p_holm"] = adj
+    if not rows:
+        print(f"wrote {out / 'risk.csv'} ({len(cells)} cells; no beta has two alphas to compare)")
+        return
+    for r, adj in zip(rows, holm_adjust([r["p_mcnemar"] for r in rows]), strict=True):
+        r["p_holm"] = adj
     with open(out / "tests.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {out / 'risk.csv'} and {out / 'tests.csv'} ({len(cells)} cells)")
+    lines = ["| beta | alphas | alpha* | error at alpha* (%) | error at alpha = beta (%) | "
+             "alpha* vs beta: wrong only under each | Holm p | alpha* < beta settled | "
+             "alpha* beats alpha = beta |", "|" + "---|" * 9]
+    for beta in sorted({r["beta"] for r in rows}):
+        mine = [r for r in rows if r["beta"] == beta]
+        best = mine[0]["alpha_star"]
+        at_beta = [r for r in mine if abs(r["alpha_other"] - beta) < 1e-9]
+        n = mine[0]["n"]
+        pct = functools.partial(percent_interval, n=n)
+
+        at_or_above = [r for r in mine if r["alpha_other"] >= beta - 1e-9]
+        below = best < beta - 1e-9 and bool(at_or_above) and all(
+            r["p_holm"] < 0.05 for r in at_or_above)
+        alphas = ", ".join(f"{a:g}" for a in sorted({best} | {r["alpha_other"] for r in mine}))
+        if at_beta:
+            r = at_beta[0]
+            lines.append(f"| {beta:g} | {alphas} | {best:g} | {pct(r['errors_star'])} | "
+                         f"{pct(r['errors_other'])} | {r['wrong_only_star']} : "
+                         f"{r['wrong_only_other']} | {r['p_holm']:.2g} | "
+                         f"{'yes' if below else 'no'} | "
+                         f"{'yes' if r['p_holm'] < 0.05 else 'no'} |")
+        else:   # alpha* is beta itself
+            lines.append(f"| {beta:g} | {alphas} | {best:g} | {pct(mine[0]['errors_star'])} | "
+                         f"(alpha* = beta) | | | no | no |")
+    (out / "tests.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'risk.csv'}, {out / 'tests.csv'} and {out / 'tests.md'} "
+          f"({len(cells)} cells)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="run the models via torch.compile")
+    parser.add_argument("--curtail", action="store_true",
+                        help="stop each image's draws once its vote of N is decided")
+    parser.add_argument("--cells", default="",
+                        help="only these (alpha, beta) pairs, e.g. 0.3/0.5,0.5/0.5")
     parser.add_argument("--report", action="store_true", help="only write the reports")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)

@@ -13,6 +13,9 @@ from smoothcert.pal_sulam.risk.analysis import (
 )
 from smoothcert.pal_sulam.risk.evaluate import (
     RiskEstimate,
+    curtailed_majority,
+    curtailed_vote,
+    decided,
     input_seed,
     majority_vote,
     smoothed_risk,
@@ -29,6 +32,7 @@ from smoothcert.pal_sulam.risk.grid import (
 
 __all__ = [
     "KEY_DECIMALS", "CSV_HEADER", "grid_key", "input_seed", "majority_vote", "vote_counts",
+    "decided", "curtailed_majority", "curtailed_vote",
     "RiskEstimate", "smoothed_risk", "RiskGrid", "run_risk_grid", "RiskTable",
     "read_risk_table", "savgol_window", "smoothed_curve", "BestAlpha", "best_alphas",
 ]

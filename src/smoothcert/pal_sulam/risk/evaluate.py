@@ -34,7 +34,8 @@ from smoothcert.seeds import stream_seed
 from smoothcert.stats import clopper_pearson_interval
 from smoothcert.validation import check_int
 
-__all__ = ["input_seed", "majority_vote", "vote_counts", "RiskEstimate", "smoothed_risk"]
+__all__ = ["input_seed", "majority_vote", "vote_counts", "decided", "curtailed_majority",
+           "curtailed_vote", "RiskEstimate", "smoothed_risk"]
 
 
 def input_seed(seed: int, index: int) -> int:
@@ -94,6 +95,65 @@ def vote_counts(model: torch.nn.Module, inputs: torch.Tensor, indices: Sequence[
     return engine.class_counts(inputs, n, generators)
 
 
+def decided(counts: np.ndarray, remaining: int) -> np.ndarray:
+    """Which rows of ``counts`` already have the majority vote they will have after
+    ``remaining`` more draws, whatever those draws are.
+
+    The leader (``majority_vote``: ties to the lowest index) keeps the vote iff no other class
+    can overtake it or tie it from a higher index: for every other class c, even if all
+    ``remaining`` draws go to c, c's count stays below the leader's, or equals it with c's index
+    above the leader's.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    remaining = check_int("remaining", remaining, minimum=0)
+    leader = majority_vote(counts)
+    rows = np.arange(counts.shape[0])
+    margin = counts[rows, leader][:, None] - counts - remaining
+    classes = np.arange(counts.shape[1])[None, :]
+    safe = (margin > 0) | ((margin == 0) & (classes > leader[:, None]))
+    safe[rows, leader] = True
+    return safe.all(axis=1)
+
+
+def curtailed_majority(draw: Any, m: int, n: int, *, first: int | None = None,
+                       step: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The majority vote of ``n`` draws per input, stopping each input once its vote is decided.
+
+    ``draw(k, active)`` must return the counts (len(active), classes) of ``k`` further draws for
+    the inputs ``active`` (an int array of positions in 0..m-1), each input continuing its own
+    stream of draws. The first round draws ``first`` (default ``n // 2 + 1``, the fewest that
+    can decide a vote) for every input, each later round ``step`` more for the undecided ones,
+    until each input is decided (``decided``) or has all ``n``. Curtailment changes no vote: the
+    result is exactly the majority vote (ties to the lowest index) of the input's first ``n``
+    draws of its stream, which the full count would give. Returns the votes (m,) and the draws
+    each input used (m,).
+    """
+    m = check_int("m (inputs)", m, minimum=0)
+    n = check_int("n (noise draws per input)", n, minimum=1)
+    step = check_int("step", step, minimum=1)
+    first = n // 2 + 1 if first is None else check_int("first", first, minimum=1)
+    first = min(first, n)
+    used = np.zeros(m, dtype=np.int64)
+    votes = np.zeros(m, dtype=np.int64)
+    counts: np.ndarray | None = None
+    active = np.arange(m)
+    drawn, take = 0, first   # every active input has drawn the same number so far
+    while active.size:
+        new = np.asarray(draw(take, active), dtype=np.int64)
+        if new.shape[0] != active.size:
+            raise ValueError(f"draw returned {new.shape[0]} rows for {active.size} inputs")
+        if counts is None:
+            counts = np.zeros((m, new.shape[1]), dtype=np.int64)
+        counts[active] += new
+        drawn += take
+        used[active] = drawn
+        stop = decided(counts[active], n - drawn) if drawn < n else np.ones(active.size, bool)
+        votes[active[stop]] = majority_vote(counts[active[stop]])
+        active = active[~stop]
+        take = min(step, n - drawn)
+    return votes, used
+
+
 @dataclass(frozen=True)
 class RiskEstimate:
     """``n_errors`` wrong votes among ``n`` test inputs."""
@@ -132,3 +192,32 @@ def smoothed_risk(model: torch.nn.Module, dataset: Any, *, noise: Noise | None, 
                              seed=seed, batch_size=batch_size)
         errors += int(np.sum(majority_vote(counts) != labels))
     return RiskEstimate(n_errors=errors, n=len(indices))
+
+
+def curtailed_vote(model: torch.nn.Module, inputs: torch.Tensor, indices: Sequence[int], *,
+                   noise: Noise, n: int, num_classes: int, seed: int, batch_size: int = 1000,
+                   step: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The majority vote of ``n`` noise draws per input, as ``majority_vote(vote_counts(...))``
+    gives it, but drawing only until each input's vote is decided (``curtailed_majority``).
+
+    Each input draws from its own generator seeded by ``input_seed(seed, index)``, in rounds; the
+    vote is that of the first ``n`` draws of this stream, so it is the same random variable as
+    the full count's (a majority of ``n`` independent draws), for a fraction of the forward
+    passes when most votes are lopsided (at least ``n // 2 + 1`` per input). Returns the votes
+    (m,) and the draws used (m,).
+    """
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    num_classes = check_int("num_classes", num_classes, minimum=1)
+    indices = [int(i) for i in indices]
+    if len(indices) != inputs.shape[0]:
+        raise ValueError(f"got {len(indices)} indices for {inputs.shape[0]} inputs")
+    engine = MonteCarlo(model, _decisions(model, num_classes), noise, num_classes, batch_size)
+    generators = [torch.Generator(device=inputs.device).manual_seed(input_seed(seed, idx))
+                  for idx in indices]
+
+    def draw(k: int, active: np.ndarray) -> np.ndarray:
+        return engine.class_counts(inputs[torch.as_tensor(active, device=inputs.device)], k,
+                                   [generators[i] for i in active])
+
+    with eval_mode(model), torch.inference_mode():
+        return curtailed_majority(draw, inputs.shape[0], n, step=step)
