@@ -14,7 +14,9 @@ family alike and is what [YDH+20] Table 1 does; the intervals do not account for
 For each consecutive pair (A, B) of ``--order`` (the predicted ordering, best first) and each r,
 the test counts the images certified at r by A's envelope run and not by B's (b) and the other
 way round (c), and gives the exact one-sided McNemar p-value P[Binomial(b + c, 1/2) >= b] for
-"A certifies more than B", and Holm's adjustment over the radii of that pair. Percentages are printed rounded down, interval
+"A certifies more than B", and Holm's adjustment over the radii of that pair. ``--pairs
+A>B,C>D`` tests those predictions instead of the consecutive pairs (e.g.
+``laplace>gaussian,uniform>gaussian`` asks whether any family certifies more than the Gaussian). Percentages are printed rounded down, interval
 ends outwards. Writes
 ``OUT.envelope.csv`` and ``OUT.tests.csv`` and prints both as markdown.
 """
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--radii", required=True, help="comma-separated radii")
     parser.add_argument("--order", required=True,
                         help="the predicted ordering of the families, best first")
+    parser.add_argument("--pairs", default="",
+                        help="test these predictions A>B instead of --order's consecutive pairs")
     parser.add_argument("--common", action="store_true",
                         help="compare on the test images every file has (otherwise all files "
                              "must cover the same images)")
@@ -51,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         results = common_inputs(results)
     groups = group_by_noise(results)
     order = args.order.split(",")
+    if args.pairs:
+        pairs = [tuple(item.split(">")) for item in args.pairs.split(",")]
+        if any(len(pair) != 2 for pair in pairs):
+            parser.error(f"--pairs {args.pairs!r}: give A>B,C>D with family names")
+        order = list(dict.fromkeys(order + [f for pair in pairs for f in pair]))
+    else:
+        pairs = list(zip(order, order[1:], strict=False))
     missing = [f for f in order if f not in groups]
     if missing:
         parser.error(f"no runs of {', '.join(missing)}; the files have {', '.join(groups)}")
@@ -80,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                              "n": n, "accuracy": k / n, "low95": float(low),
                              "high95": float(high)})
     test_rows = []
-    for a, b in zip(order, order[1:], strict=False):
+    for a, b in pairs:
         pair = []
         for r in radii:
             ma, mb = best[(a, r)], best[(b, r)]
