@@ -1,0 +1,69 @@
+"""The report logic of the experiment scripts (experiments/ is not a package: loaded by path)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(relative: str):
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+per_image = load("experiments/pal_sulam/mnist_per_image.py")
+
+
+def wrong_on(first: int, last: int, n: int = 2000) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[first:last] = True
+    return out
+
+
+def test_comparisons_are_fixed_by_the_grid():
+    assert per_image.comparisons([0.3, 0.4, 0.5, 0.6], 0.5) == [
+        (0.3, 0.5), (0.3, 0.6), (0.4, 0.5), (0.4, 0.6), (0.6, 0.5)]
+    # no alpha = beta evaluated: only below against at-or-above
+    assert per_image.comparisons([0.2, 0.7], 0.5) == [(0.2, 0.7)]
+
+
+def test_report_verdicts_by_hand(tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    # beta = 0.5: alpha 0.3 wrong on 20 images, 0.4 on 60, 0.5 on 100, 0.6 on 90, nested, so
+    # every discordant image goes one way; 0.6 against 0.5 is 0 : 10, p = 2 / 2^10
+    for alpha, k in ((0.3, 20), (0.4, 60), (0.5, 100), (0.6, 90)):
+        np.save(per_image.cell_path(tmp_path, alpha, 0.5), wrong_on(0, k))
+    # beta = 0.9: 5 : 5 discordant, p = 1
+    np.save(per_image.cell_path(tmp_path, 0.6, 0.9), wrong_on(0, 5))
+    np.save(per_image.cell_path(tmp_path, 0.9, 0.9), wrong_on(5, 10))
+    np.save(per_image.cell_path(tmp_path, 0.9, 0.9).with_suffix(".draws.npy"),
+            np.full(2000, 51))
+    per_image.report(tmp_path)
+    with open(tmp_path / "tests.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 5 + 1
+    row = next(r for r in rows if (r["alpha_a"], r["alpha_b"]) == ("0.6", "0.5"))
+    assert (int(row["wrong_only_a"]), int(row["wrong_only_b"])) == (0, 10)
+    assert float(row["p_mcnemar"]) == pytest.approx(2 / 2**10, rel=1e-9)
+    # Holm over six p-values: 0.6 vs 0.5 has the second largest (the 5 : 5 one is 1), so x 2
+    assert float(row["p_holm"]) == pytest.approx(2 * 2 / 2**10, rel=1e-9)
+    table = (tmp_path / "tests.md").read_text().splitlines()
+    half = next(line for line in table if line.startswith("| 0.5 |"))
+    assert "| 0.3 | 1.00 [" in half and "| 5.00 [" in half
+    assert "yes: 0.3, 0.4 |" in half
+    assert "0.3 (0 : 80" in half and "0.4 (0 : 40" in half and "0.6 (0 : 10" in half
+    ninety = next(line for line in table if line.startswith("| 0.9 |"))
+    assert ninety.endswith("| no | no |")
+    with open(tmp_path / "risk.csv") as f:
+        risk = {(r["alpha"], r["beta"]): r for r in csv.DictReader(f)}
+    assert risk[("0.9", "0.9")]["passes_per_image"] == "51.0"
+    assert risk[("0.3", "0.5")]["n_errors"] == "20" and risk[("0.3", "0.5")]["n"] == "2000"
