@@ -63,6 +63,10 @@ def test_report_verdicts_by_hand(tmp_path):
     assert "0.3 (0 : 80" in half and "0.4 (0 : 40" in half and "0.6 (0 : 10" in half
     ninety = next(line for line in table if line.startswith("| 0.9 |"))
     assert ninety.endswith("| no | no |")
+    grid = (tmp_path / "risk.md").read_text().splitlines()
+    assert grid[0] == "| β \\ α | 0.3 | 0.4 | 0.5 | 0.6 | 0.9 |"
+    assert grid[2] == "| 0.5 | **1.00** | 3.00 | 5.00 | 4.50 |  |"
+    assert grid[3] == "| 0.9 |  |  |  | **0.25** | **0.25** |"
     with open(tmp_path / "risk.csv") as f:
         risk = {(r["alpha"], r["beta"]): r for r in csv.DictReader(f)}
     assert risk[("0.9", "0.9")]["passes_per_image"] == "51.0"

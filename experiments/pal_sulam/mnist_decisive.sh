@@ -58,7 +58,7 @@ done
 for pid in "${pids[@]}"; do wait "$pid"; done   # set -e: stop if one failed
 python experiments/pal_sulam/mnist_per_image.py --report --out "$out-per-image"
 mkdir -p "$results"
-cp "$out-per-image/risk.csv" "$out-per-image/tests.csv" "$out-per-image/tests.md" "$results/"
+cp "$out-per-image"/{risk,tests}.{csv,md} "$results/"
 for ck in "${checkpoints[@]}"; do   # training metrics, for the budget actually spent
   cp "${ck%.pt}.metrics.csv" "$results/$(basename "${ck%.pt}").metrics.csv"
 done

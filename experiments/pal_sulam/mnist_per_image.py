@@ -131,6 +131,7 @@ def comparisons(alphas: list[float], beta: float) -> list[tuple[float, float]]:
 
 def report(out: Path) -> None:
     """risk.csv (every cell, with its 95% Clopper-Pearson interval and forward passes per image),
+    risk.md (the error in % as a beta x alpha table),
     tests.csv (the ``comparisons`` of every beta: the images wrong under one model only, the
     exact two-sided McNemar p-value, and Holm's adjustment over all comparisons of the file),
     and tests.md: per beta, alpha* (the smallest error, descriptive), alpha = beta, and two
@@ -150,6 +151,17 @@ def report(out: Path) -> None:
             writer.writerow([a, b, int(wrong.sum()), wrong.size, wrong.mean(), low, high,
                              round(passes, 2)])
     betas = sorted({b for _, b in cells})
+    alphas = sorted({a for a, _ in cells})
+    grid = ["| β \\ α | " + " | ".join(f"{a:g}" for a in alphas) + " |",
+            "|---|" + "---:|" * len(alphas)]
+    for beta in betas:   # error in %, two decimals; the smallest of the row in bold
+        errors = {a: cells[(a, beta)].mean() for a in alphas if (a, beta) in cells}
+        low = min(errors.values())
+        grid.append(f"| {beta:g} | " + " | ".join(
+            "" if a not in errors else
+            (f"**{100 * errors[a]:.2f}**" if errors[a] == low else f"{100 * errors[a]:.2f}")
+            for a in alphas) + " |")
+    (out / "risk.md").write_text("\n".join(grid) + "\n")
     rows = []
     for beta in betas:
         have = sorted(a for a, b in cells if b == beta)
