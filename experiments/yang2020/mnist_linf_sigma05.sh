@@ -32,9 +32,9 @@ one() {  # family checkpoint goals
 export -f one
 export out
 all=0.001,0.002,0.0039,0.0078,0.0157,0.0314
-printf '%s\n' "exp_inf $out/models/mnist_cnn-exp_inf-0.5.pt 0.001,0.002,0.0039" \
-    "gaussian $l1/mnist_cnn-gaussian-0.5.pt $all" "laplace $l1/mnist_cnn-laplace-0.5.pt $all" \
-    "uniform $lf21/mnist_cnn-uniform-0.5.pt 0.001" |
+printf '%s\n' "uniform $lf21/mnist_cnn-uniform-0.5.pt 0.001" \
+    "exp_inf $out/models/mnist_cnn-exp_inf-0.5.pt 0.001,0.002,0.0039" \
+    "gaussian $l1/mnist_cnn-gaussian-0.5.pt $all" "laplace $l1/mnist_cnn-laplace-0.5.pt $all" |
     xargs -P "${JOBS:-2}" -L 1 bash -c 'one "$0" "$1" "$2" > "$out/$0.log" 2>&1'
 runs=("$out"/{gaussian,laplace,uniform,exp_inf}-0.5.tsv)
 radii=0.001,0.002,0.0039,0.0078,0.0157,0.0314
