@@ -54,8 +54,13 @@ def test_report_verdicts_by_hand(tmp_path):
     row = next(r for r in rows if (r["alpha_a"], r["alpha_b"]) == ("0.6", "0.5"))
     assert (int(row["wrong_only_a"]), int(row["wrong_only_b"])) == (0, 10)
     assert float(row["p_mcnemar"]) == pytest.approx(2 / 2**10, rel=1e-9)
-    # Holm over six p-values: 0.6 vs 0.5 has the second largest (the 5 : 5 one is 1), so x 2
-    assert float(row["p_holm"]) == pytest.approx(2 * 2 / 2**10, rel=1e-9)
+    # Holm within beta = 0.5 (five p-values): 0.6 vs 0.5 has the largest, so it stays as it is;
+    # the next, 0 : 30 (p = 2 / 2^30), is doubled
+    assert float(row["p_holm"]) == pytest.approx(2 / 2**10, rel=1e-9)
+    row = next(r for r in rows if (r["alpha_a"], r["alpha_b"]) == ("0.4", "0.6"))
+    assert float(row["p_holm"]) == pytest.approx(2 * 2 / 2**30, rel=1e-9)
+    row = next(r for r in rows if r["beta"] == "0.9")
+    assert float(row["p_mcnemar"]) == float(row["p_holm"]) == 1.0
     table = (tmp_path / "tests.md").read_text().splitlines()
     half = next(line for line in table if line.startswith("| 0.5 |"))
     assert "| 0.3 | 1.00 [" in half and "| 5.00 [" in half

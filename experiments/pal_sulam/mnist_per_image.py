@@ -133,9 +133,9 @@ def report(out: Path) -> None:
     """risk.csv (every cell, with its 95% Clopper-Pearson interval and forward passes per image),
     risk.md (the error in % as a beta x alpha table),
     tests.csv (the ``comparisons`` of every beta: the images wrong under one model only, the
-    exact two-sided McNemar p-value, and Holm's adjustment over all comparisons of the file),
+    exact two-sided McNemar p-value, and Holm's adjustment over the comparisons of that beta),
     and tests.md: per beta, alpha* (the smallest error, descriptive), alpha = beta, and two
-    verdicts at family-wise level 5%: "alpha* < beta" when some alpha below beta errs
+    verdicts at family-wise level 5% within that beta: "alpha* < beta" when some alpha below beta errs
     significantly less than every alpha at or above beta that was evaluated, and "beats
     alpha = beta" when some other alpha errs significantly less than alpha = beta. The pairs
     are fixed before looking at the errors, so choosing alpha* does not bias the tests."""
@@ -174,8 +174,10 @@ def report(out: Path) -> None:
     if not rows:
         print(f"wrote {out / 'risk.csv'} ({len(cells)} cells; nothing to compare)")
         return
-    for r, adj in zip(rows, holm_adjust([r["p_mcnemar"] for r in rows]), strict=True):
-        r["p_holm"] = adj
+    for beta in betas:   # each beta is its own question: Holm over that beta's comparisons
+        mine = [r for r in rows if r["beta"] == beta]
+        for r, adj in zip(mine, holm_adjust([r["p_mcnemar"] for r in mine]), strict=True):
+            r["p_holm"] = adj
     with open(out / "tests.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
