@@ -42,6 +42,9 @@ def test_report_verdicts_by_hand(tmp_path):
     # every discordant image goes one way; 0.6 against 0.5 is 0 : 10, p = 2 / 2^10
     for alpha, k in ((0.3, 20), (0.4, 60), (0.5, 100), (0.6, 90)):
         np.save(per_image.cell_path(tmp_path, alpha, 0.5), wrong_on(0, k))
+    # beta = 0.7: alpha = beta errs on 10 images, 0.5 on 100 (nested): the refuting direction
+    np.save(per_image.cell_path(tmp_path, 0.5, 0.7), wrong_on(0, 100))
+    np.save(per_image.cell_path(tmp_path, 0.7, 0.7), wrong_on(0, 10))
     # beta = 0.9: 5 : 5 discordant, p = 1
     np.save(per_image.cell_path(tmp_path, 0.6, 0.9), wrong_on(0, 5))
     np.save(per_image.cell_path(tmp_path, 0.9, 0.9), wrong_on(5, 10))
@@ -50,7 +53,10 @@ def test_report_verdicts_by_hand(tmp_path):
     per_image.report(tmp_path)
     with open(tmp_path / "tests.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 5 + 1
+    assert len(rows) == 5 + 1 + 1
+    seventy = next(line for line in (tmp_path / "tests.md").read_text().splitlines()
+                   if line.startswith("| 0.7 |"))
+    assert seventy.endswith("| no: 0.7 | no: α = β errs less than every other |")
     row = next(r for r in rows if (r["alpha_a"], r["alpha_b"]) == ("0.6", "0.5"))
     assert (int(row["wrong_only_a"]), int(row["wrong_only_b"])) == (0, 10)
     assert float(row["p_mcnemar"]) == pytest.approx(2 / 2**10, rel=1e-9)
@@ -67,11 +73,12 @@ def test_report_verdicts_by_hand(tmp_path):
     assert "yes: 0.3, 0.4 |" in half
     assert "0.3 (0 : 80" in half and "0.4 (0 : 40" in half and "0.6 (0 : 10" in half
     ninety = next(line for line in table if line.startswith("| 0.9 |"))
-    assert ninety.endswith("| no | no |")
+    assert ninety.endswith("| undecided | undecided |")
     grid = (tmp_path / "risk.md").read_text().splitlines()
-    assert grid[0] == "| β \\ α | 0.3 | 0.4 | 0.5 | 0.6 | 0.9 |"
-    assert grid[2] == "| 0.5 | **1.00** | 3.00 | 5.00 | 4.50 |  |"
-    assert grid[3] == "| 0.9 |  |  |  | **0.25** | **0.25** |"
+    assert grid[0] == "| β \\ α | 0.3 | 0.4 | 0.5 | 0.6 | 0.7 | 0.9 |"
+    assert grid[2] == "| 0.5 | **1.00** | 3.00 | 5.00 | 4.50 |  |  |"
+    assert grid[3] == "| 0.7 |  |  | 5.00 |  | **0.50** |  |"
+    assert grid[4] == "| 0.9 |  |  |  | **0.25** |  | **0.25** |"
     with open(tmp_path / "risk.csv") as f:
         risk = {(r["alpha"], r["beta"]): r for r in csv.DictReader(f)}
     assert risk[("0.9", "0.9")]["passes_per_image"] == "51.0"

@@ -135,10 +135,12 @@ def report(out: Path) -> None:
     tests.csv (the ``comparisons`` of every beta: the images wrong under one model only, the
     exact two-sided McNemar p-value, and Holm's adjustment over the comparisons of that beta),
     and tests.md: per beta, alpha* (the smallest error, descriptive), alpha = beta, and two
-    verdicts at family-wise level 5% within that beta: "alpha* < beta" when some alpha below beta errs
-    significantly less than every alpha at or above beta that was evaluated, and "beats
-    alpha = beta" when some other alpha errs significantly less than alpha = beta. The pairs
-    are fixed before looking at the errors, so choosing alpha* does not bias the tests."""
+    verdicts at family-wise level 5% within that beta. "alpha* < beta": yes (listing them) when
+    some alpha below beta errs significantly less than every evaluated alpha at or above beta;
+    no when some alpha at or above beta errs significantly less than every alpha below it;
+    otherwise undecided. "Some alpha beats alpha = beta": yes when some other alpha errs
+    significantly less than alpha = beta; no when alpha = beta errs significantly less than
+    every other; otherwise undecided. The pairs are fixed before looking at the errors, so choosing alpha* does not bias the tests."""
     cells = load_cells(out)
     with open(out / "risk.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -203,7 +205,10 @@ def report(out: Path) -> None:
         at_or_above = [a for a in have if a >= beta - 1e-9]
         below = [a for a in have if a < beta - 1e-9
                  and at_or_above and all(better(a, b, beta) for b in at_or_above)]
-        verdict_below = ("yes: " + ", ".join(f"{a:g}" for a in below)) if below else "no"
+        under = [a for a in have if a < beta - 1e-9]
+        over = [a for a in at_or_above if under and all(better(a, b, beta) for b in under)]
+        verdict_below = ("yes: " + ", ".join(f"{a:g}" for a in below) if below else
+                         "no: " + ", ".join(f"{a:g}" for a in over) if over else "undecided")
         beats = []
         if at:
             for a in have:
@@ -212,10 +217,14 @@ def report(out: Path) -> None:
                     only_a = r["wrong_only_a"] if r["alpha_a"] == a else r["wrong_only_b"]
                     only_b = r["wrong_only_b"] if r["alpha_a"] == a else r["wrong_only_a"]
                     beats.append(f"{a:g} ({only_a} : {only_b}, Holm p = {r['p_holm']:.2g})")
+        others = [a for a in have if not at or a != at[0]]
+        best_at = at and others and all(better(at[0], a, beta) for a in others)
+        verdict_beats = ("yes: " + "; ".join(beats) if beats else
+                         "no: α = β errs less than every other" if best_at else "undecided")
         lines.append(f"| {beta:g} | {', '.join(f'{a:g}' for a in have)} | {star:g} | "
                      f"{percent_interval(errors[star], n)} | "
                      f"{percent_interval(errors[at[0]], n) if at else '—'} | {verdict_below} | "
-                     f"{'yes: ' + '; '.join(beats) if beats else 'no'} |")
+                     f"{verdict_beats} |")
     (out / "tests.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'risk.csv'}, {out / 'tests.csv'} and {out / 'tests.md'} "
           f"({len(cells)} cells)")
