@@ -23,9 +23,10 @@
 # '*-0.5'], RESULTS [results/yang2020/mnist_full], LF21 [results/lf21/mnist_full/models],
 # SHARD (I/N: certify only that shard, for one process per core; join the shards with
 # `smoothcert merge`, then rerun without SHARD).
-# Cost on a CPU: about 2 minutes of one core per model-epoch and 30 minutes per 1,000-image
-# certification (measured for mnist_cnn at sigma 0.5 on a shared 2-core machine): about 10
-# core-hours at EPOCHS=2. Not timed on a GPU.
+# Cost on a CPU: about 1.5 minutes of one core per model-epoch; a 1,000-image certification
+# takes from minutes (sigma 0.25, one l1 goal) to 1.5 core-hours (sigma 1.0, six l1 goals; see
+# mnist_l1.sh), more with these eleven goals: 20-50 core-hours in all at EPOCHS=2. Not timed on
+# a GPU.
 # Smoke test (minutes on one core):
 #   OUT=/tmp/y EPOCHS=1 MAX_TRAIN=500 MAX_EVAL=200 SKIP=2000 N=200 N0=20 ONLY='*-0.5' \
 #     RESULTS=/tmp/y/results bash experiments/yang2020/mnist_full.sh
