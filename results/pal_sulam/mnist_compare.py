@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smoothcert.risk import best_alphas, read_risk_table
+from smoothcert.pal_sulam.risk import best_alphas, read_risk_table
 
 PUBLISHED_ALPHA_STAR = dict(zip([round(0.1 * k, 1) for k in range(10)],
                                 [0.28, 0.25, 0.28, 0.29, 0.34, 0.42, 0.48, 0.52, 0.60, 0.63],
@@ -29,7 +29,7 @@ def pct(table, i, j, low, high) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("csv", nargs="?", default=str(Path(__file__).with_name("mnist_risk.csv")))
+    parser.add_argument("csv", nargs="?", default=str(Path(__file__).with_name("mnist_risk_n5.csv")))
     parser.add_argument("--window", type=int, default=5)
     parser.add_argument("--order", type=int, default=2)
     parser.add_argument("--versus", default=None,
