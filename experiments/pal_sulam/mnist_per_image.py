@@ -140,7 +140,8 @@ def report(out: Path) -> None:
     no when some alpha at or above beta errs significantly less than every alpha below it;
     otherwise undecided. "Some alpha beats alpha = beta": yes when some other alpha errs
     significantly less than alpha = beta; no when alpha = beta errs significantly less than
-    every other; otherwise undecided. The pairs are fixed before looking at the errors, so choosing alpha* does not bias the tests."""
+    every other; otherwise undecided. The pairs are fixed before looking at the errors, so
+    choosing alpha* does not bias the tests."""
     cells = load_cells(out)
     with open(out / "risk.csv", "w", newline="") as f:
         writer = csv.writer(f)

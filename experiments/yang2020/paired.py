@@ -16,8 +16,8 @@ the test counts the images certified at r by A's envelope run and not by B's (b)
 way round (c), and gives the exact one-sided McNemar p-value P[Binomial(b + c, 1/2) >= b] for
 "A certifies more than B", and Holm's adjustment over the radii of that pair. ``--pairs
 A>B,C>D`` tests those predictions instead of the consecutive pairs (e.g.
-``laplace>gaussian,uniform>gaussian`` asks whether any family certifies more than the Gaussian). Percentages are printed rounded down, interval
-ends outwards. Writes
+``laplace>gaussian,uniform>gaussian`` asks whether any family certifies more than the
+Gaussian). Percentages are printed rounded down, interval ends outwards. Writes
 ``OUT.envelope.csv`` and ``OUT.tests.csv`` and prints both as markdown.
 """
 

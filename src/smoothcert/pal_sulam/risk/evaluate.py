@@ -219,5 +219,4 @@ def curtailed_vote(model: torch.nn.Module, inputs: torch.Tensor, indices: Sequen
         return engine.class_counts(inputs[torch.as_tensor(active, device=inputs.device)], k,
                                    [generators[i] for i in active])
 
-    with eval_mode(model), torch.inference_mode():
-        return curtailed_majority(draw, inputs.shape[0], n, step=step)
+    return curtailed_majority(draw, inputs.shape[0], n, step=step)   # each round in eval mode
