@@ -280,6 +280,27 @@ def test_by_noise_gives_one_envelope_per_family(tmp_path):
     assert [float(row["envelope"]) for row in table] == pytest.approx([1.0, 0.5, 0.5])
 
 
+def test_noise_family_names_the_shape_when_it_is_not_the_default(tmp_path):
+    from smoothcert.analysis.results import group_by_noise, noise_family
+
+    def run(path, **noise):
+        record = {"configuration": {"noise": {"dim": 784, "sigma": 0.5, "scale": 1.0, **noise}}}
+        return read_results(write_ours(tmp_path / path, [(0, 0, 0.9, 0.5, 0, 0)], run=record))
+
+    k1 = run("a.tsv", name="exp2", k=1.0, j=0.0)
+    k2j = run("b.tsv", name="exp2", k=2.0, j=522.0)
+    plain = run("c.tsv", name="exp2", k=2.0, j=0.0)   # exp2's defaults
+    pow2 = run("d.tsv", name="pow2", k=2.0, a=794.0)   # a = d + 10 is the default at d = 784
+    gauss = run("e.tsv", name="gaussian")
+    assert [noise_family(r) for r in (k1, k2j, plain, pow2, gauss)] == [
+        "exp2 k=1 j=0", "exp2 k=2 j=522", "exp2", "pow2", "gaussian"]
+    assert list(group_by_noise([k1, plain, k1])) == ["exp2 k=1 j=0", "exp2"]
+    # a record without dim or sigma still groups by its name
+    bare = read_results(write_ours(tmp_path / "f.tsv", [(0, 0, 0.9, 0.5, 0, 0)],
+                                   run={"configuration": {"noise": {"name": "exp2", "k": 1}}}))
+    assert noise_family(bare) == "exp2"
+
+
 def test_by_noise_needs_run_records(tmp_path, capsys):
     cohen = write_cohen(tmp_path / "cohen.tsv", [(0, 0, 0.3)])
     assert main(["analyze", str(cohen), "--by-noise", "--radii", "0"]) == 2

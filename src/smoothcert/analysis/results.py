@@ -147,13 +147,27 @@ def read_all(paths: Sequence[str | os.PathLike], labels: Sequence[str] | None = 
 
 
 def noise_family(results: CertificationResults) -> str:
-    """The name of the smoothing noise that produced ``results``, from its run record."""
+    """The smoothing noise that produced ``results``, from its run record: its name, followed by
+    its shape parameters when they are not the family's defaults (``"exp2 k=1 j=0"``, ``"exp2
+    k=2 j=522"``; ``"exp2"`` with the defaults), so that two shapes of one family are two families.
+    Only the name when the record's parameters do not describe a registered noise."""
     noise = results.run.get("configuration", {}).get("noise")
     if not isinstance(noise, dict) or not noise.get("name"):
         raise ValueError(
             f"{results.label!r} has no run record naming its noise (expected a JSON record "
             f"beside the file, as smoothcert certify writes), so it cannot be grouped by noise")
-    return str(noise["name"])
+    name = str(noise["name"])
+    from smoothcert.noises import get_noise
+
+    params = {k: v for k, v in noise.items() if k not in ("name", "scale")}
+    try:
+        shape = get_noise(name, **params).shape_params
+        default = get_noise(name, dim=params["dim"], sigma=params["sigma"]).shape_params
+    except (KeyError, TypeError, ValueError):
+        return name
+    if shape == default:
+        return name
+    return " ".join([name, *(f"{k}={v:g}" for k, v in shape.items())])
 
 
 def group_by_noise(results: Sequence[CertificationResults]
