@@ -79,3 +79,50 @@ def test_lf21_tables_reproduce_byte_for_byte(tmp_path, monkeypatch, name, extra)
     assert main(["analyze", *LF21_SHARED, "--common", "--norm", "l1", "--radii", "0:2:0.25",
                  *extra, "--out", str(out)]) == 0
     assert out.read_bytes() == (LF21 / name).read_bytes()
+
+
+#: (table, norm, radii, order, pairs, files) of experiments/yang2020/mnist_l1.sh (FAR=laplace-0.5)
+#: and mnist_linf_sigma05.sh, run from the repository root
+_L1 = ([f"results/lf21/mnist_full/uniform-{s}.tsv" for s in ("0.25", "0.5", "1.0")]
+       + ["results/yang2020/mnist_l1/laplace-0.25.tsv",
+          "results/yang2020/mnist_l1_sigma05/laplace-0.5.tsv",
+          "results/yang2020/mnist_l1/laplace-1.0.tsv",
+          "results/yang2020/mnist_l1/gaussian-0.25.tsv",
+          "results/yang2020/mnist_l1_sigma05/gaussian-0.5.tsv",
+          "results/yang2020/mnist_l1/gaussian-1.0.tsv",
+          "results/yang2020/mnist_l1/laplace-0.5-far.tsv"])
+_LINF = [f"results/yang2020/mnist_linf_sigma05/{f}-0.5.tsv"
+         for f in ("gaussian", "laplace", "uniform", "exp_inf")]
+PAIRED = [
+    ("yang2020/mnist_l1/l1.md", "l1", "0.25,0.5,0.75,1,1.25,1.5", "uniform,laplace,gaussian", "",
+     _L1),
+    ("yang2020/mnist_l1/l1_reverse.md", "l1", "0.25,0.5,0.75,1,1.25,1.5",
+     "uniform,laplace,gaussian", "laplace>uniform,gaussian>laplace", _L1),
+    ("yang2020/mnist_linf_sigma05/beats_gaussian.md", "linf",
+     "0.001,0.002,0.0039,0.0078,0.0157,0.0314", "gaussian,laplace,uniform,exp_inf",
+     "laplace>gaussian,uniform>gaussian,exp_inf>gaussian", _LINF),
+    ("yang2020/mnist_linf_sigma05/gaussian_beats.md", "linf",
+     "0.001,0.002,0.0039,0.0078,0.0157,0.0314", "gaussian,laplace,uniform,exp_inf",
+     "gaussian>laplace,gaussian>uniform,gaussian>exp_inf", _LINF),
+]
+
+
+@pytest.mark.parametrize("table,norm,radii,order,pairs,files", PAIRED,
+                         ids=[p[0] for p in PAIRED])
+def test_paired_tables_reproduce_byte_for_byte(tmp_path, monkeypatch, capsys, table, norm,
+                                               radii, order, pairs, files):
+    import importlib.util
+
+    root = RESULTS.parent
+    if not all((root / f).is_file() for f in files):
+        pytest.skip("the certification files of this table are not all here")
+    spec = importlib.util.spec_from_file_location("paired", root / "experiments/yang2020/paired.py")
+    paired = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(paired)
+    monkeypatch.chdir(root)   # the labels are the file names; the run from the root as scripted
+    args = [*files, "--norm", norm, "--radii", radii, "--order", order,
+            "--out", str(tmp_path / "t")]
+    if pairs:
+        args += ["--pairs", pairs]
+    assert paired.main(args) == 0
+    assert capsys.readouterr().out == (RESULTS / table).read_text()
