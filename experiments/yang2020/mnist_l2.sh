@@ -13,8 +13,8 @@
 # reaches at p_lower <= 0.98 at that sigma (0.25, 0.5, 0.75, 1 at sigma 0.5 and 0.25, 0.5 at
 # 0.25; the uniform ball 0.25, 0.5 and 0.25). Then per-family envelopes with 95% intervals and
 # paired McNemar tests of "X certifies more than the Gaussian" and of the converse. Resumable.
-# About 15 minutes of one core per model to train and per run to certify on a CPU; not timed on
-# a GPU.
+# On a CPU, about 4 minutes of one core per model to train and 20-40 per certification (the
+# Gaussian at sigma 0.5: 4,143 forward passes per image, 24 minutes); not timed on a GPU.
 #
 #   SMOOTHCERT_DATA_DIR=/path/to/data bash experiments/yang2020/mnist_l2.sh [OUT]
 # SIGMAS ["0.5 0.25"]; JOBS [2]: how many runs at once (one thread each).
