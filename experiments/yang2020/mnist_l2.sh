@@ -66,5 +66,5 @@ smoothcert analyze "${runs[@]}" --norm l2 --radii 0:1:0.25 --by-noise --format m
 smoothcert analyze "${runs[@]}" --norm l2 --radii 0:1:0.25 --no-envelope --format markdown \
     --out "$out/l2_runs.md"
 smoothcert plot certified "${runs[@]}" --norm l2 --by-noise \
-    --title "MNIST, l2: envelope over sigma (1,000 test images)" --out "$out/l2_by_noise.png"
+    --title "MNIST, l2: envelope over sigma" --out "$out/l2_by_noise.png"
 echo "tables in $out"
