@@ -93,7 +93,14 @@ _L1 = ([f"results/lf21/mnist_full/uniform-{s}.tsv" for s in ("0.25", "0.5", "1.0
           "results/yang2020/mnist_l1/laplace-0.5-far.tsv"])
 _LINF = [f"results/yang2020/mnist_linf_sigma05/{f}-0.5.tsv"
          for f in ("gaussian", "laplace", "uniform", "exp_inf")]
+_L2 = [f"results/yang2020/mnist_l2/{f}-{s}.tsv" for s in ("0.5", "0.25")
+       for f in ("gaussian", "exp2k1", "exp2k2j522", "pow2", "uniform_ball")]
+_L2_ORDER = "gaussian,exp2 k=1 j=0,exp2 k=2 j=522,pow2,uniform_ball"
 PAIRED = [
+    ("yang2020/mnist_l2/beats_gaussian.md", "l2", "0.25,0.5,0.75,1", _L2_ORDER,
+     "exp2 k=1 j=0>gaussian,exp2 k=2 j=522>gaussian,pow2>gaussian,uniform_ball>gaussian", _L2),
+    ("yang2020/mnist_l2/gaussian_beats.md", "l2", "0.25,0.5,0.75,1", _L2_ORDER,
+     "gaussian>exp2 k=1 j=0,gaussian>exp2 k=2 j=522,gaussian>pow2,gaussian>uniform_ball", _L2),
     ("yang2020/mnist_l1/l1.md", "l1", "0.25,0.5,0.75,1,1.25,1.5", "uniform,laplace,gaussian", "",
      _L1),
     ("yang2020/mnist_l1/l1_reverse.md", "l1", "0.25,0.5,0.75,1,1.25,1.5",
