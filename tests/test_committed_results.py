@@ -118,14 +118,12 @@ PAIRED = [
                          ids=[p[0] for p in PAIRED])
 def test_paired_tables_reproduce_byte_for_byte(tmp_path, monkeypatch, capsys, table, norm,
                                                radii, order, pairs, files):
-    import importlib.util
+    from test_experiment_reports import load
 
     root = RESULTS.parent
     if not all((root / f).is_file() for f in files):
         pytest.skip("the certification files of this table are not all here")
-    spec = importlib.util.spec_from_file_location("paired", root / "experiments/yang2020/paired.py")
-    paired = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(paired)
+    paired = load("experiments/yang2020/paired.py")
     monkeypatch.chdir(root)   # the labels are the file names; the run from the root as scripted
     args = [*files, "--norm", norm, "--radii", radii, "--order", order,
             "--out", str(tmp_path / "t")]

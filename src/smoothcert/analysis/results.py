@@ -157,17 +157,16 @@ def noise_family(results: CertificationResults) -> str:
             f"{results.label!r} has no run record naming its noise (expected a JSON record "
             f"beside the file, as smoothcert certify writes), so it cannot be grouped by noise")
     name = str(noise["name"])
-    from smoothcert.noises import get_noise
-
-    params = {k: v for k, v in noise.items() if k not in ("name", "scale")}
+    recorded = _recorded_noise(noise)
+    if recorded is None:
+        return name
     try:
-        shape = get_noise(name, **params).shape_params
-        default = get_noise(name, dim=params["dim"], sigma=params["sigma"]).shape_params
-    except (KeyError, TypeError, ValueError):
+        default = type(recorded).create(dim=recorded.dim, sigma=recorded.sigma).shape_params
+    except (TypeError, ValueError):
         return name
-    if shape == default:
+    if recorded.shape_params == default:
         return name
-    return " ".join([name, *(f"{k}={v:g}" for k, v in shape.items())])
+    return " ".join([name, *(f"{k}={v:g}" for k, v in recorded.shape_params.items())])
 
 
 def group_by_noise(results: Sequence[CertificationResults]
@@ -184,15 +183,22 @@ def is_converted(results: CertificationResults, norm: Norm | str) -> bool:
     the noise of its run record does not certify ``norm`` directly. False when there is no run
     record naming a known noise (e.g. [CRK19]'s files: l2 radii of Gaussian noise, direct)."""
     noise = results.run.get("configuration", {}).get("noise")
-    if not isinstance(noise, dict) or not isinstance(noise.get("name"), str):
-        return False
+    recorded = _recorded_noise(noise) if isinstance(noise, dict) else None
+    return recorded is not None and not recorded.certifies(norm)
+
+
+def _recorded_noise(noise: dict[str, Any]):
+    """The noise a run record's ``noise`` entry describes (its ``scale`` is derived, so left
+    out), or None when it names no registered noise or its parameters are not valid for it."""
     from smoothcert.noises import get_noise
 
+    if not isinstance(noise.get("name"), str):
+        return None
     params = {k: v for k, v in noise.items() if k not in ("name", "scale")}
     try:
-        return not get_noise(noise["name"], **params).certifies(norm)
+        return get_noise(noise["name"], **params)
     except (TypeError, ValueError):
-        return False
+        return None
 
 
 def parse_results(text: str, *, label: str, source: str = "<text>") -> CertificationResults:
