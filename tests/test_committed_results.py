@@ -82,7 +82,7 @@ def test_lf21_tables_reproduce_byte_for_byte(tmp_path, monkeypatch, name, extra)
 
 
 #: (table, norm, radii, order, pairs, files) of experiments/yang2020/mnist_l1.sh (FAR=laplace-0.5)
-#: and mnist_linf_sigma05.sh, run from the repository root
+#: and mnist_linf.sh, run from the repository root
 _L1 = ([f"results/lf21/mnist_full/uniform-{s}.tsv" for s in ("0.25", "0.5", "1.0")]
        + ["results/yang2020/mnist_l1/laplace-0.25.tsv",
           "results/yang2020/mnist_l1_sigma05/laplace-0.5.tsv",
