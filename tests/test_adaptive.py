@@ -466,3 +466,66 @@ def test_cli_certify_adaptive(tmp_path, digits_checkpoint, capsys):
     with pytest.raises(SystemExit) as exc:
         _main(*base, "--out", str(tmp_path / "bad.tsv"), "--mode", "adaptive", "--radii=-1")
     assert exc.value.code == 2 and "> 0" in capsys.readouterr().err
+
+
+def test_cli_certify_adaptive_goals_per_norm(tmp_path, digits_checkpoint, capsys):
+    import json
+
+    base = ["certify", "--checkpoint", str(digits_checkpoint), "--noise", "gaussian",
+            "--sigma", "0.25", "--n0", "20", "--n", "2000", "--alpha", "0.01", "--max", "2",
+            "--mode", "adaptive", "--norms", "l2,linf", "--convert"]
+    out = tmp_path / "cert.tsv"
+    assert _main(*base, "--out", str(out), "--radii", "linf=0.02", "--radii", "l2=0.3,0.1") == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["configuration"]["radii"] == {"l2": [0.1, 0.3], "linf": [0.02]}
+    # the same radii assigned to the norms the other way round are another run: a record that
+    # kept only the union (0.02, 0.1, 0.3) would wrongly resume it
+    assert _main(*base, "--out", str(out), "--radii", "l2=0.02", "--radii", "linf=0.3,0.1") == 2
+    assert "belongs to another run" in capsys.readouterr().err
+    # one list for every norm is recorded as before: the sorted list
+    plain = tmp_path / "plain.tsv"
+    assert _main(*base, "--out", str(plain), "--radii", "0.3,0.1") == 0
+    record = json.loads(plain.with_suffix(".json").read_text())
+    assert record["configuration"]["radii"] == [0.1, 0.3]
+    for argv, message in ((["--radii", "0.1", "--radii", "l2=0.2"], "not both"),
+                          (["--radii", "0.1", "--radii", "0.2"], "not both"),
+                          (["--radii", "l2=0.1", "--radii", "l2=0.2"], "gives l2 twice"),
+                          (["--radii", "l1=0.1"], "l1, which --norms (l2,linf) does not")):
+        bad = tmp_path / "bad.tsv"
+        assert _main(*base, "--out", str(bad), *argv) == 2
+        assert message in capsys.readouterr().err
+        assert not bad.exists() and not bad.with_suffix(".json").exists()
+    with pytest.raises(SystemExit) as exc:
+        _main(*base, "--out", str(tmp_path / "bad.tsv"), "--radii", "l3=0.1")
+    assert exc.value.code == 2 and "unknown norm 'l3'" in capsys.readouterr().err
+
+
+def test_cli_certify_goal_for_one_norm_only(tmp_path):
+    """A goal in l2 only leaves linf without a goal. The model votes class 0 under all noise
+    (p_A = 1), so the l2 goal 0.05 at sigma 0.25 (p_lower > 0.58) is met at the first stage of
+    100 samples, while the same goal in linf as well (converted: l2 radius 0.4 at d = 64,
+    p_lower > 0.945) needs a later stage."""
+    import csv
+
+    from smoothcert.models import get_model
+    from smoothcert.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = get_model("mlp", dataset="digits")
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias[0] = 1e4
+    checkpoint = save_checkpoint(tmp_path / "zero.pt", model=model, arch="mlp",
+                                 dataset="digits", num_classes=10, input_shape=(1, 8, 8),
+                                 train_noise=None, config={}, epoch=1)
+    base = ["certify", "--checkpoint", str(checkpoint), "--noise", "gaussian",
+            "--sigma", "0.25", "--n0", "20", "--n", "20000", "--alpha", "0.001", "--max", "6",
+            "--mode", "adaptive", "--norms", "l2,linf", "--convert"]
+
+    def samples(path, *radii):
+        assert _main(*base, "--out", str(path), *radii) == 0
+        with open(path, newline="") as fh:
+            return [int(r["samples"]) for r in csv.DictReader(fh, delimiter="\t")]
+
+    assert samples(tmp_path / "one.tsv", "--radii", "l2=0.05") == [20 + 100] * 6
+    assert all(s > 20 + 100 for s in samples(tmp_path / "every.tsv", "--radii", "0.05"))

@@ -188,7 +188,7 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
                     settings: Mapping[str, Any] | None = None,
                     command: Sequence[str] | None = None, progress: Progress | None = None,
                     shard: Shard | None = None, mode: str = "fixed",
-                    radii: Sequence[float] | None = None,
+                    radii: Mapping[Norm | str, Sequence[float]] | Sequence[float] | None = None,
                     tolerance: float | str | None = None,
                     results_format: str = "smoothcert") -> RunSummary:
     """Certify the selected inputs of ``dataset`` (items: (image tensor, int label)) with
@@ -203,8 +203,8 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     With a ``shard`` (``smoothcert.runs.shards.Shard``) only that shard's part of the selected inputs
     is certified; the shard is recorded in the configuration and the number of inputs selected
     before sharding in the settings, for ``smoothcert.runs.shards.merge_shards``.
-    ``mode="adaptive"`` stops each input once its goal (``radii``, applied to every norm, and/or
-    ``tolerance``) is decided, with the same guarantee (``smoothcert.certify.adaptive``); the
+    ``mode="adaptive"`` stops each input once its goal (``radii``: one list for every norm, or a
+    mapping norm -> list; and/or ``tolerance``) is decided, with the same guarantee (``smoothcert.certify.adaptive``); the
     ``samples`` column records what each input used. A deterministic smoothing takes no n0, n,
     alpha or mode (its certificates are exact). ``progress(done, total)`` is told how far the run
     is (see ``Progress``). ``results_format="cohen"`` writes the file in [CRK19]'s six columns
@@ -237,8 +237,7 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
             # checks the goal before any file is opened
             rule = AdaptiveRule(smoothed.noise, norm_list, plan, radii=radii,
                                 tolerance=tolerance, convert=convert)
-            protocol.update(mode=mode, stages=list(plan.sizes),
-                            radii=sorted({r for values in rule.radii.values() for r in values}),
+            protocol.update(mode=mode, stages=list(plan.sizes), radii=_recorded_radii(radii, rule),
                             tolerance=None if rule.tolerance is None else str(rule.tolerance))
             samples_per_input = min(n0, plan.sizes[0])
         elif radii is not None or tolerance is not None:
@@ -263,6 +262,16 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
                 skip=skip, max_examples=max_examples, seed=seed, device=device,
                 configuration=configuration, settings=settings, command=command,
                 progress=progress, shard=shard, cohen_norm=cohen_norm)
+
+
+def _recorded_radii(radii: Any, rule: AdaptiveRule) -> list[float] | dict[str, list[float]]:
+    """The goal radii as the run record keeps them (a resumed run must match): one sorted list
+    when one list was given for every norm, else a sorted list per norm."""
+    if radii is None:
+        return []
+    if not isinstance(radii, Mapping):
+        return sorted({r for values in rule.radii.values() for r in values})
+    return {norm.value: list(rule.radii[norm]) for norm in rule.norms if norm in rule.radii}
 
 
 def _cohen_norm(results_format: str, norms: Sequence[Norm]) -> str | None:

@@ -33,15 +33,47 @@ def _norms(text: str) -> list[str]:
     return values
 
 
-def _radii(text: str) -> list[float]:
+def _radii(text: str) -> tuple[str | None, list[float]]:
+    """One --radii value: ``0.25,0.5`` (every norm) or ``l1=0.25,0.5`` (that norm only)."""
+    norm, sep, values = text.partition("=")
+    if sep:
+        norm = norm.strip().lower()
+        if norm not in NORMS:
+            raise argparse.ArgumentTypeError(
+                f"unknown norm {norm!r} in --radii {text!r}; choose from {', '.join(NORMS)}")
+    else:
+        norm, values = None, text
     try:
-        values = [float(v) for v in text.split(",")]
+        radii = [float(v) for v in values.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"radii must be comma-separated numbers, e.g. 0.25,0.5; got {text!r}") from None
-    if not all(v > 0 and math.isfinite(v) for v in values):
+            f"radii must be comma-separated numbers, e.g. 0.25,0.5 or l1=0.25,0.5; got "
+            f"{text!r}") from None
+    if not all(v > 0 and math.isfinite(v) for v in radii):
         raise argparse.ArgumentTypeError(f"radii must be finite numbers > 0, got {text!r}")
-    return values
+    return norm, radii
+
+
+def _goal_radii(given: list[tuple[str | None, list[float]]] | None
+                ) -> list[float] | dict[str, list[float]] | None:
+    """The --radii values as the library takes them: one list for every norm, or a list per
+    norm; ValueError for a mix of the two or a norm given twice."""
+    if not given:
+        return None
+    plain = [radii for norm, radii in given if norm is None]
+    if plain:
+        if len(given) > 1:
+            raise ValueError("--radii takes either one list for every norm (e.g. 0.25,0.5) or "
+                             "one list per norm (e.g. --radii l1=0.5,1 --radii linf=0.001), "
+                             "not both and not two plain lists")
+        return plain[0]
+    per_norm: dict[str, list[float]] = {}
+    for norm, radii in given:
+        assert norm is not None
+        if norm in per_norm:
+            raise ValueError(f"--radii gives {norm} twice; give each norm's radii once")
+        per_norm[norm] = radii
+    return per_norm
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,9 +105,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "pre-declared stages up to n, stopping once the goal "
                              "(--radii and/or --tolerance) is decided, with the same guarantee "
                              "(the samples column records what each example used)")
-    parser.add_argument("--radii", type=_radii, default=None,
+    parser.add_argument("--radii", type=_radii, action="append", default=None,
                         help="adaptive goal: comma-separated radii to certify or give up, in "
-                             "every norm (e.g. 0.25,0.5)")
+                             "every norm (e.g. 0.25,0.5), or in one norm (l1=0.5,1; repeat the "
+                             "flag for each norm, e.g. --radii l2=0.5 --radii linf=0.002)")
     parser.add_argument("--tolerance", default=None,
                         help="adaptive goal: stop when the radius is within this of the best "
                              "n samples could give, absolute (0.01) or relative (1%%)")
@@ -90,6 +123,12 @@ def validate(args: argparse.Namespace) -> None:
     """Every check that needs no model, data or file (``main`` runs it before ``run``)."""
     check_run_arguments(args)
     check_sample_arguments(args)
+    radii = _goal_radii(args.radii)
+    if isinstance(radii, dict) and args.norms is not None:
+        missing = sorted(set(radii) - set(args.norms))
+        if missing:
+            raise ValueError(f"--radii gives {', '.join(missing)}, which --norms "
+                             f"({','.join(args.norms)}) does not certify")
     if args.mode == "adaptive":
         from smoothcert.certify.adaptive import parse_tolerance
 
@@ -117,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             norms=norms, convert=args.convert, bound=args.bound, skip=args.skip,
             max_examples=args.max_examples, seed=args.seed, device=prepared.device,
             configuration=prepared.configuration, settings=prepared.settings,
-            progress=prepared.progress, shard=shard, mode=args.mode, radii=args.radii,
+            progress=prepared.progress, shard=shard, mode=args.mode, radii=_goal_radii(args.radii),
             tolerance=args.tolerance, results_format=args.results_format)
 
     return run_and_report("certified", args, prepared, work)
