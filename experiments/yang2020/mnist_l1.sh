@@ -60,5 +60,5 @@ smoothcert analyze "${runs[@]}" --norm l1 --radii 0:1.5:0.25 --common --by-noise
 smoothcert analyze "${runs[@]}" --norm l1 --radii 0:1.5:0.25 --common --no-envelope \
     --format markdown --out "$out/l1_runs.md"
 smoothcert plot certified "${runs[@]}" --norm l1 --common --by-noise \
-    --title "MNIST, l1: envelope over sigma (1,000 test images)" --out "$out/l1_by_noise.png"
+    --title "MNIST, l1: envelope over sigma" --out "$out/l1_by_noise.png"
 echo "tables in $out"
