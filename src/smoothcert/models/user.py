@@ -62,8 +62,8 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 _CONVERT = ("save the weights instead, torch.save(model.state_dict(), FILE), and load them with "
             "--arch NAME --weights FILE or --model MODULE:FACTORY --weights FILE; or save a "
-            "TorchScript archive, torch.jit.save(torch.jit.script(model), FILE), and pass "
-            "--model FILE")
+            "torch.export archive, torch.export.save(torch.export.export(model, (x,)), FILE) "
+            "with an example batch x, and pass --model FILE")
 
 
 @dataclass
