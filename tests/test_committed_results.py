@@ -93,6 +93,8 @@ _L1 = ([f"results/lf21/mnist_full/uniform-{s}.tsv" for s in ("0.25", "0.5", "1.0
           "results/yang2020/mnist_l1/laplace-0.5-far.tsv"])
 _LINF = [f"results/yang2020/mnist_linf_sigma05/{f}-0.5.tsv"
          for f in ("gaussian", "laplace", "uniform", "exp_inf")]
+_LINF025 = [f"results/yang2020/mnist_linf_sigma025/{f}-0.25.tsv"
+            for f in ("gaussian", "laplace", "uniform", "exp_inf")]
 _L2 = [f"results/yang2020/mnist_l2/{f}-{s}.tsv" for s in ("0.5", "0.25")
        for f in ("gaussian", "exp2k1", "exp2k2j522", "pow2", "uniform_ball")]
 _L2_ORDER = "gaussian,exp2 k=1 j=0,exp2 k=2 j=522,pow2,uniform_ball"
@@ -111,6 +113,12 @@ PAIRED = [
     ("yang2020/mnist_linf_sigma05/gaussian_beats.md", "linf",
      "0.001,0.002,0.0039,0.0078,0.0157,0.0314", "gaussian,laplace,uniform,exp_inf",
      "gaussian>laplace,gaussian>uniform,gaussian>exp_inf", _LINF),
+    ("yang2020/mnist_linf_sigma025/beats_gaussian.md", "linf",
+     "0.0005,0.001,0.002,0.0039,0.0078,0.0157", "gaussian,laplace,uniform,exp_inf",
+     "laplace>gaussian,uniform>gaussian,exp_inf>gaussian", _LINF025),
+    ("yang2020/mnist_linf_sigma025/gaussian_beats.md", "linf",
+     "0.0005,0.001,0.002,0.0039,0.0078,0.0157", "gaussian,laplace,uniform,exp_inf",
+     "gaussian>laplace,gaussian>uniform,gaussian>exp_inf", _LINF025),
 ]
 
 
