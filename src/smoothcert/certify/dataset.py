@@ -204,11 +204,12 @@ def certify_dataset(smoothed: SmoothedClassifier, dataset: _LabelledDataset,
     is certified; the shard is recorded in the configuration and the number of inputs selected
     before sharding in the settings, for ``smoothcert.runs.shards.merge_shards``.
     ``mode="adaptive"`` stops each input once its goal (``radii``: one list for every norm, or a
-    mapping norm -> list; and/or ``tolerance``) is decided, with the same guarantee (``smoothcert.certify.adaptive``); the
-    ``samples`` column records what each input used. A deterministic smoothing takes no n0, n,
-    alpha or mode (its certificates are exact). ``progress(done, total)`` is told how far the run
-    is (see ``Progress``). ``results_format="cohen"`` writes the file in [CRK19]'s six columns
-    instead (``smoothcert.runs.cohen``; exactly one norm).
+    mapping norm -> list; and/or ``tolerance``) is decided, with the same guarantee
+    (``smoothcert.certify.adaptive``); the ``samples`` column records what each input used. A
+    deterministic smoothing takes no n0, n, alpha or mode (its certificates are exact).
+    ``progress(done, total)`` is told how far the run is (see ``Progress``).
+    ``results_format="cohen"`` writes the file in [CRK19]'s six columns instead
+    (``smoothcert.runs.cohen``; exactly one norm).
     """
     # validate everything before a results file is opened
     progress = _check_progress(progress)

@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
             norms=norms, convert=args.convert, bound=args.bound, skip=args.skip,
             max_examples=args.max_examples, seed=args.seed, device=prepared.device,
             configuration=prepared.configuration, settings=prepared.settings,
-            progress=prepared.progress, shard=shard, mode=args.mode, radii=_goal_radii(args.radii),
-            tolerance=args.tolerance, results_format=args.results_format)
+            progress=prepared.progress, shard=shard, mode=args.mode,
+            radii=_goal_radii(args.radii), tolerance=args.tolerance,
+            results_format=args.results_format)
 
     return run_and_report("certified", args, prepared, work)
