@@ -14,9 +14,9 @@
 #   sigma 0.25: uniform none, so it is given 0.0005 (its radius is at most 0.00077), exp_inf up
 #               to 0.002, Laplace and Gaussian up to 4/255.
 # Then paired McNemar tests of "family X certifies more than the Gaussian" and of the Gaussian
-# against each, at the goals (and 0.0005 at sigma 0.25). Resumable. About 1.5 core-hours per
-# sigma on a CPU (Laplace at sigma 0.5, asked for all six goals, took 7,493 forward passes per
-# image); not timed on a GPU.
+# against each, at the goals (and 0.0005 at sigma 0.25). Resumable. On a CPU about 1.5
+# core-hours at sigma 0.5 (Laplace, asked for all six goals, took 7,493 forward passes per image)
+# and 45 core-minutes at 0.25; not timed on a GPU.
 #
 #   SMOOTHCERT_DATA_DIR=/path/to/data bash experiments/yang2020/mnist_linf.sh SIGMA [OUT]
 # SIGMA: 0.25 or 0.5. OUT [results/yang2020/mnist_linf_sigma025 or _sigma05].
