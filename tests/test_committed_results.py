@@ -81,9 +81,8 @@ def test_lf21_tables_reproduce_byte_for_byte(tmp_path, monkeypatch, name, extra)
     assert out.read_bytes() == (LF21 / name).read_bytes()
 
 
-#: (table, norm, radii, order, pairs, files) of experiments/yang2020/mnist_l1.sh
-#: (FAR="laplace-0.5 gaussian-0.5 laplace-0.25")
-#: and mnist_linf.sh, run from the repository root
+#: (table, norm, radii, order, pairs, files) of experiments/yang2020/mnist_l1.sh and mnist_linf.sh,
+#: run from the repository root
 _L1 = ([f"results/lf21/mnist_full/uniform-{s}.tsv" for s in ("0.25", "0.5", "1.0")]
        + ["results/yang2020/mnist_l1/laplace-0.25.tsv",
           "results/yang2020/mnist_l1_sigma05/laplace-0.5.tsv",
@@ -93,7 +92,8 @@ _L1 = ([f"results/lf21/mnist_full/uniform-{s}.tsv" for s in ("0.25", "0.5", "1.0
           "results/yang2020/mnist_l1/gaussian-1.0.tsv",
           "results/yang2020/mnist_l1/laplace-0.5-far.tsv",
           "results/yang2020/mnist_l1/gaussian-0.5-far.tsv",
-          "results/yang2020/mnist_l1/laplace-0.25-far.tsv"])
+          "results/yang2020/mnist_l1/laplace-0.25-far.tsv",
+          "results/yang2020/mnist_l1/gaussian-0.25-far.tsv"])
 _LINF = [f"results/yang2020/mnist_linf_sigma05/{f}-0.5.tsv"
          for f in ("gaussian", "laplace", "uniform", "exp_inf")]
 _LINF025 = [f"results/yang2020/mnist_linf_sigma025/{f}-0.25.tsv"

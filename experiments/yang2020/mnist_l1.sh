@@ -17,8 +17,8 @@
 # Then per-family envelopes with 95% intervals and paired McNemar tests of the ordering on the
 # images every run saw. Resumable: rerun after an interruption.
 # About 3.5 core-hours on a CPU for the first certifications (the sigma = 1.0 ones dominate), and
-# for the second: Laplace 0.5 53 core-minutes, Gaussian 0.5 3.1 core-hours, Laplace 0.25 1.2
-# (Gaussian 0.25 not run; expect about 3); not timed on a GPU.
+# for the second: Laplace 0.5 53 core-minutes, Gaussian 0.5 3.1 core-hours, Laplace 0.25 1.2,
+# Gaussian 0.25 1.1; not timed on a GPU.
 #
 #   SMOOTHCERT_DATA_DIR=/path/to/data bash experiments/yang2020/mnist_l1.sh [OUT]
 # JOBS [2]: how many runs at once (one thread each).
