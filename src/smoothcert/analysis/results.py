@@ -19,7 +19,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from smoothcert.runs.reading import (
     read_run_record,
     read_table,
 )
+
+if TYPE_CHECKING:
+    from smoothcert.noises.base import Noise
 
 __all__ = [
     "ABSTAIN",
@@ -187,7 +190,7 @@ def is_converted(results: CertificationResults, norm: Norm | str) -> bool:
     return recorded is not None and not recorded.certifies(norm)
 
 
-def _recorded_noise(noise: dict[str, Any]):
+def _recorded_noise(noise: dict[str, Any]) -> Noise | None:
     """The noise a run record's ``noise`` entry describes (its ``scale`` is derived, so left
     out), or None when it names no registered noise or its parameters are not valid for it."""
     from smoothcert.noises import get_noise
