@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 from pathlib import Path
@@ -215,11 +216,61 @@ def test_certify_only_sweep_needs_a_checkpoint():
     ({"sweep": {}}, "needs out"),
     ({"sweep": {"out": "o", "nmae": "x"}}, "unknown key"),
     ({"sweep": {"out": "o"}, "train": {}, "grid": [{"sigma": []}]}, "empty list"),
-    ({"sweep": {"out": "o"}, "train": {}, "grid": [{"sigma": {"a": 1}}]}, "option values"),
+    ({"sweep": {"out": "o"}, "train": {}, "grid": [{"sigma": {"a": {"b": 1}}}]},
+     "option values"),
+    ({"sweep": {"out": "o"}, "train": {}, "grid": [{"sigma": {}}]}, "non-empty table"),
+    ({"sweep": {"out": "o"}, "train": {}, "certify": {"radii": [{"l1": 1}]}}, "option values"),
 ])
 def test_bad_sweeps_are_rejected(data, match):
     with pytest.raises(ValueError, match=match):
         parse_sweep(data)
+
+
+def test_a_table_gives_a_repeatable_option_once_per_entry(tmp_path, capsys):
+    path = tmp_path / "goals.toml"
+    path.write_text(f"""
+[sweep]
+out = "{tmp_path.as_posix()}"
+[certify]
+checkpoint = "m.pt"
+dataset = "digits"
+noise = "gaussian"
+sigma = 0.5
+norms = ["l1", "linf"]
+convert = true
+mode = "adaptive"
+radii = {{l1 = [0.5, 1], linf = 0.001}}
+[[grid]]
+certify.sigma = [0.25]
+[[grid]]
+certify.radii = [{{l1 = 0.25}}, {{l1 = 2, linf = [0.002, 0.004]}}]
+""")
+    lines = dry_run(path, capsys)
+    goals = [[v for k, v in itertools.pairwise(shlex.split(line)) if k == "--radii"]
+             for line in lines]
+    assert goals == [["l1=0.5,1", "linf=0.001"], ["l1=0.25"], ["l1=2", "linf=0.002,0.004"]]
+    # the names tell the goals apart; certify's own parser takes every line
+    assert [shlex.split(line)[-1].rsplit("/", 1)[-1] for line in lines] == [
+        "certify-sigma0.25.tsv", "certify-radii_l1=0.25.tsv",
+        "certify-radii_l1=2_linf=0.002+0.004.tsv"]
+    parser = build_parser()
+    for line in lines:
+        assert parser.parse_args(shlex.split(line)[1:]).radii
+
+
+def test_a_table_for_a_single_valued_option_is_refused(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(f"""
+[sweep]
+out = "{tmp_path.as_posix()}"
+[certify]
+checkpoint = "m.pt"
+n = {{l1 = 100}}
+""")
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "'n' of certify takes one value" in err and "radii" in err
+    assert sorted(tmp_path.iterdir()) == [path]  # nothing written
 
 
 def test_bad_toml_names_the_file(tmp_path):

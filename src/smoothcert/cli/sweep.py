@@ -6,7 +6,7 @@ import argparse
 import difflib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _known_flags(command: str) -> list[str]:
+def _known_flags(command: str) -> dict[str, argparse.Action]:
     from smoothcert.cli.main import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return [flag for flag in sub.choices[command]._option_string_actions if flag.startswith("--")]
+    return {flag: action for flag, action in sub.choices[command]._option_string_actions.items()
+            if flag.startswith("--")}
 
 
 def check_job(job: Any) -> None:
@@ -52,12 +53,18 @@ def check_job(job: Any) -> None:
 
     command = job.args[0]
     known = _known_flags(command)
-    for key in job.options:
+    for key, value in job.options.items():
         flag = "--" + str(key).replace("_", "-")
         if flag not in known:
-            close = difflib.get_close_matches(flag, known, n=3)
+            close = difflib.get_close_matches(flag, list(known), n=3)
             hint = f"; did you mean {', '.join(f[2:] for f in close)}?" if close else ""
             raise ValueError(f"unknown option {key!r} for {command}{hint}")
+        if isinstance(value, Mapping) and not isinstance(known[flag], argparse._AppendAction):
+            repeatable = sorted(f[2:].replace("-", "_") for f, a in known.items()
+                                if isinstance(a, argparse._AppendAction))
+            raise ValueError(f"option {key!r} of {command} takes one value, got the table "
+                             f"{dict(value)!r}; a table gives a repeatable option once per entry "
+                             f"(repeatable: {', '.join(repeatable)})")
     try:
         parse_command(job.args)
     except UsageError as exc:

@@ -25,7 +25,9 @@ Each grid point is one training job, in a folder named after the point (for inst
 ``uniform-sigma0.25-stability``), and one certification job that reads the trained checkpoint.
 Points that differ only in ``certify.*`` keys share one training job. An option ``key = value``
 becomes the command-line flag ``--key value`` (underscores become dashes); ``true`` becomes a bare
-``--key``, ``false`` is left out, and a list becomes one comma-separated value.
+``--key``, ``false`` is left out, a list becomes one comma-separated value, and a table gives a
+repeatable option once per entry (``radii = {l1 = [0.5, 1], linf = 0.001}`` is
+``--radii l1=0.5,1 --radii linf=0.001``).
 
 A job is skipped when its outputs are complete: a training job when its checkpoint was trained
 with the job's options and has all its epochs; a certification job when its run record (``.json``)

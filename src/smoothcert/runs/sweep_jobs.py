@@ -182,11 +182,19 @@ def _axis(value: Any, where: str) -> list[Any]:
     return values
 
 
-def _check_value(value: Any, where: str) -> None:
-    if isinstance(value, Mapping) or (isinstance(value, list)
-                                      and any(isinstance(v, (list, Mapping)) for v in value)):
-        raise ValueError(f"{where}: option values must be strings, numbers, booleans or lists "
-                         f"of them, got {value!r}")
+def _check_value(value: Any, where: str, table: bool = True) -> None:
+    """An option value is a string, number, boolean or list of them, or (``table``) a table of
+    those, which gives a repeatable option once per entry as KEY=VALUE."""
+    if isinstance(value, Mapping):
+        if not table or not value:
+            raise ValueError(f"{where}: option values must be strings, numbers, booleans, lists "
+                             f"of them or a non-empty table of them, got {value!r}")
+        for key, item in value.items():
+            _check_value(item, f"{where}.{key}", table=False)
+        return
+    if isinstance(value, list) and any(isinstance(v, (list, Mapping)) for v in value):
+        raise ValueError(f"{where}: option values must be strings, numbers, booleans, lists "
+                         f"of them or a non-empty table of them, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where}: {value!r} is not a finite number")
 
@@ -209,6 +217,9 @@ def _flags(options: Mapping[str, Any]) -> list[str]:
             args.append(flag)
         elif value is False:
             continue
+        elif isinstance(value, Mapping):  # radii = {l1 = [0.5, 1]}: --radii l1=0.5,1
+            for entry, item in value.items():
+                args += [flag, f"{entry}={_render(item)}"]
         else:
             args += [flag, _render(value)]
     return args
@@ -225,6 +236,8 @@ def _name_part(key: str, value: Any) -> str:
         return f"{key}{value:g}"
     if isinstance(value, list):
         return f"{key}{'+'.join(_name_part('', v) for v in value)}"
+    if isinstance(value, Mapping):  # radii = {l1 = [0.5, 1], l2 = 0.5}: radii_l1=0.5+1_l2=0.5
+        return "_".join([key, *(f"{k}={_name_part('', v)}" for k, v in value.items())])
     return f"{key}{value}"
 
 
