@@ -226,12 +226,15 @@ def test_bad_sweeps_are_rejected(data, match):
         parse_sweep(data)
 
 
+def certify_only_sweep(tmp_path: Path, certify: str) -> Path:
+    """A sweep file of certification jobs only, outputs under tmp_path."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'[sweep]\nout = "{tmp_path.as_posix()}"\n[certify]{certify}')
+    return path
+
+
 def test_a_table_gives_a_repeatable_option_once_per_entry(tmp_path, capsys):
-    path = tmp_path / "goals.toml"
-    path.write_text(f"""
-[sweep]
-out = "{tmp_path.as_posix()}"
-[certify]
+    path = certify_only_sweep(tmp_path, """
 checkpoint = "m.pt"
 dataset = "digits"
 noise = "gaussian"
@@ -239,11 +242,11 @@ sigma = 0.5
 norms = ["l1", "linf"]
 convert = true
 mode = "adaptive"
-radii = {{l1 = [0.5, 1], linf = 0.001}}
+radii = {l1 = [0.5, 1], linf = 0.001}
 [[grid]]
 certify.sigma = [0.25]
 [[grid]]
-certify.radii = [{{l1 = 0.25}}, {{l1 = 2, linf = [0.002, 0.004]}}]
+certify.radii = [{l1 = 0.25}, {l1 = 2, linf = [0.002, 0.004]}]
 """)
     lines = dry_run(path, capsys)
     goals = [[v for k, v in itertools.pairwise(shlex.split(line)) if k == "--radii"]
@@ -259,13 +262,9 @@ certify.radii = [{{l1 = 0.25}}, {{l1 = 2, linf = [0.002, 0.004]}}]
 
 
 def test_a_table_for_a_single_valued_option_is_refused(tmp_path, capsys):
-    path = tmp_path / "bad.toml"
-    path.write_text(f"""
-[sweep]
-out = "{tmp_path.as_posix()}"
-[certify]
+    path = certify_only_sweep(tmp_path, """
 checkpoint = "m.pt"
-n = {{l1 = 100}}
+n = {l1 = 100}
 """)
     assert main(["sweep", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
