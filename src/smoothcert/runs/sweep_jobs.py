@@ -185,16 +185,13 @@ def _axis(value: Any, where: str) -> list[Any]:
 def _check_value(value: Any, where: str, table: bool = True) -> None:
     """An option value is a string, number, boolean or list of them, or (``table``) a table of
     those, which gives a repeatable option once per entry as KEY=VALUE."""
-    if isinstance(value, Mapping):
-        if not table or not value:
-            raise ValueError(f"{where}: option values must be strings, numbers, booleans, lists "
-                             f"of them or a non-empty table of them, got {value!r}")
-        for key, item in value.items():
-            _check_value(item, f"{where}.{key}", table=False)
-        return
-    if isinstance(value, list) and any(isinstance(v, (list, Mapping)) for v in value):
+    if (isinstance(value, Mapping) and (not table or not value)) or (
+            isinstance(value, list) and any(isinstance(v, (list, Mapping)) for v in value)):
         raise ValueError(f"{where}: option values must be strings, numbers, booleans, lists "
                          f"of them or a non-empty table of them, got {value!r}")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_value(item, f"{where}.{key}", table=False)
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where}: {value!r} is not a finite number")
 
