@@ -72,6 +72,13 @@ def test_report_verdicts_by_hand(tmp_path):
     assert "| 0.3 | 1.00 [" in half and "| 5.00 [" in half
     assert "yes: 0.3, 0.4 |" in half
     assert "0.3 (0 : 80" in half and "0.4 (0 : 40" in half and "0.6 (0 : 10" in half
+    # 0.3 against alpha = beta: 20 against 100 of 2,000 wrong, -4.00 points, with the paired
+    # interval strictly below zero and containing the difference
+    assert "0.3 (0 : 80, -4.00 [-" in half
+    row = next(r for r in rows if (r["alpha_a"], r["alpha_b"]) == ("0.3", "0.5"))
+    low, high = float(row["diff_low95"]), float(row["diff_high95"])
+    assert float(row["difference"]) == pytest.approx(-0.04, abs=1e-15)
+    assert low < -0.04 < high < 0
     ninety = next(line for line in table if line.startswith("| 0.9 |"))
     assert ninety.endswith("| undecided | undecided |")
     grid = (tmp_path / "risk.md").read_text().splitlines()
@@ -83,3 +90,24 @@ def test_report_verdicts_by_hand(tmp_path):
         risk = {(r["alpha"], r["beta"]): r for r in csv.DictReader(f)}
     assert risk[("0.9", "0.9")]["passes_per_image"] == "51.0"
     assert risk[("0.3", "0.5")]["n_errors"] == "20" and risk[("0.3", "0.5")]["n"] == "2000"
+
+
+def test_amend_adds_the_difference_columns_from_the_counts(tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    np.save(per_image.cell_path(tmp_path, 0.3, 0.5), wrong_on(0, 20))
+    np.save(per_image.cell_path(tmp_path, 0.5, 0.5), wrong_on(10, 100))
+    per_image.report(tmp_path)
+    with open(tmp_path / "tests.csv") as f:
+        full = list(csv.DictReader(f))
+    old = tmp_path / "old.csv"
+    keep = [k for k in full[0] if k not in ("difference", "diff_low95", "diff_high95")]
+    with open(old, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keep)
+        writer.writeheader()
+        writer.writerows([{k: r[k] for k in keep} for r in full])
+    assert per_image.main(["--amend", str(old)]) == 0
+    with open(old) as f:
+        amended = list(csv.DictReader(f))
+    assert amended == full
+    assert float(amended[0]["difference"]) == pytest.approx((20 - 90) / 2000, abs=1e-15)

@@ -5,6 +5,7 @@ for every model h_alpha and smoothing noise beta, and paired (McNemar) tests acr
         --betas 0.1,0.2,...,0.9 --n 100 --out runs/pal_sulam/mnist-per-image [--max-examples M]
         [--device cuda] [--batch-size 10000] [--channels-last]
     python experiments/pal_sulam/mnist_per_image.py --out runs/pal_sulam/mnist-per-image --report
+    python experiments/pal_sulam/mnist_per_image.py --amend results/.../tests.csv
 
 Each cell (alpha, beta) is the majority vote of N Gaussian draws per test image (no abstention),
 each image drawing from its own stream (seed ``input_seed(seed, index)``, as ``smoothcert
@@ -17,7 +18,8 @@ the vote is the same random variable. Without it, a cell's error count equals th
 all betas for every checkpoint. Cells are written one file each
 (``cells/alpha{a}-beta{b}.npy``, a boolean per test image: wrong; with the forward passes per
 image in ``cells/alpha{a}-beta{b}.draws.npy``), so a rerun computes only the missing ones.
-``--report`` writes the tables only (see ``report``); every run ends with them.
+``--report`` writes the tables only (see ``report``); every run ends with them. ``--amend``
+adds the paired difference intervals to a tests.csv written before they were reported.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ from smoothcert.data import get_dataset
 from smoothcert.models.checkpoint import load_checkpoint
 from smoothcert.noises import get_noise
 from smoothcert.pal_sulam.risk import curtailed_vote, majority_vote, vote_counts
-from smoothcert.stats import clopper_pearson_interval, holm_adjust, mcnemar_exact
+from smoothcert.stats import (
+    clopper_pearson_interval,
+    holm_adjust,
+    mcnemar_exact,
+    paired_difference_interval_counts,
+)
 
 
 def cell_path(out: Path, alpha: float, beta: float) -> Path:
@@ -101,6 +108,30 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
     return mcnemar_exact(a, b)
 
 
+def with_difference(row: dict) -> dict:
+    """The row of a comparison with the difference of the two errors (a's minus b's) and its
+    95% paired interval (Newcombe's method 10, unadjusted), from its counts alone."""
+    errors_a, errors_b, n = int(row["errors_a"]), int(row["errors_b"]), int(row["n"])
+    only_a, only_b = int(row["wrong_only_a"]), int(row["wrong_only_b"])
+    both = errors_a - only_a
+    if both != errors_b - only_b or both < 0:
+        raise ValueError(f"inconsistent counts in {row!r}: errors_a - wrong_only_a must equal "
+                         "errors_b - wrong_only_b (the images wrong under both)")
+    diff, low, high = paired_difference_interval_counts(both, only_a, only_b,
+                                                        n - both - only_a - only_b)
+    return {**row, "difference": diff, "diff_low95": low, "diff_high95": high}
+
+
+def amend(path: Path) -> None:
+    """Add the difference columns of ``with_difference`` to a tests.csv written without them."""
+    with open(path, newline="") as f:
+        rows = [with_difference(r) for r in csv.DictReader(f)]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def load_cells(out: Path) -> dict[tuple[float, float], np.ndarray]:
     cells = {}
     for path in sorted((out / "cells").glob("alpha*-beta*.npy")):
@@ -133,7 +164,8 @@ def report(out: Path) -> None:
     """risk.csv (every cell, with its 95% Clopper-Pearson interval and forward passes per image),
     risk.md (the error in % as a beta x alpha table),
     tests.csv (the ``comparisons`` of every beta: the images wrong under one model only, the
-    exact two-sided McNemar p-value, and Holm's adjustment over the comparisons of that beta),
+    exact two-sided McNemar p-value, Holm's adjustment over the comparisons of that beta, and
+    the difference of the two errors with its 95% paired interval, unadjusted),
     and tests.md: per beta, alpha* (the smallest error, descriptive), alpha = beta, and two
     verdicts at family-wise level 5% within that beta. "alpha* < beta": yes (listing them) when
     some alpha below beta errs significantly less than every evaluated alpha at or above beta;
@@ -181,6 +213,7 @@ def report(out: Path) -> None:
         mine = [r for r in rows if r["beta"] == beta]
         for r, adj in zip(mine, holm_adjust([r["p_mcnemar"] for r in mine]), strict=True):
             r["p_holm"] = adj
+    rows = [with_difference(r) for r in rows]
     with open(out / "tests.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -217,7 +250,12 @@ def report(out: Path) -> None:
                 if r:
                     only_a = r["wrong_only_a"] if r["alpha_a"] == a else r["wrong_only_b"]
                     only_b = r["wrong_only_b"] if r["alpha_a"] == a else r["wrong_only_a"]
-                    beats.append(f"{a:g} ({only_a} : {only_b}, Holm p = {r['p_holm']:.2g})")
+                    sign = 1 if r["alpha_a"] == a else -1   # a's error minus alpha = beta's
+                    diff, low, high = (100 * sign * r[k] for k in
+                                       ("difference", "diff_low95", "diff_high95"))
+                    low, high = min(low, high), max(low, high)
+                    beats.append(f"{a:g} ({only_a} : {only_b}, {diff:+.2f} [{low:+.2f}, "
+                                 f"{high:+.2f}] points, Holm p = {r['p_holm']:.2g})")
         others = [a for a in have if not at or a != at[0]]
         best_at = at and others and all(better(at[0], a, beta) for a in others)
         verdict_beats = ("yes: " + "; ".join(beats) if beats else
@@ -248,8 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", default="",
                         help="only these (alpha, beta) pairs, e.g. 0.3/0.5,0.5/0.5")
     parser.add_argument("--report", action="store_true", help="only write the reports")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--amend", type=Path, default=None, metavar="TESTS_CSV",
+                        help="only add the difference columns to a tests.csv written without "
+                             "them (from its counts), and stop")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.amend is not None:
+        amend(args.amend)
+        return 0
+    if args.out is None:
+        parser.error("give --out")
     if not args.report:
         if not args.checkpoints:
             parser.error("give --checkpoints (or --report)")
