@@ -106,8 +106,12 @@ def test_amend_adds_the_difference_columns_from_the_counts(tmp_path):
         writer = csv.DictWriter(f, fieldnames=keep)
         writer.writeheader()
         writer.writerows([{k: r[k] for k in keep} for r in full])
+    verdicts = (tmp_path / "tests.md").read_text()
+    assert "0.3 (10 : 80, -3.50 [" in verdicts
+    (tmp_path / "tests.md").unlink()
     assert per_image.main(["--amend", str(old)]) == 0
     with open(old) as f:
         amended = list(csv.DictReader(f))
     assert amended == full
+    assert (tmp_path / "tests.md").read_text() == verdicts   # from tests.csv and risk.csv alone
     assert float(amended[0]["difference"]) == pytest.approx((20 - 90) / 2000, abs=1e-15)

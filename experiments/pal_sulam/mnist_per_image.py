@@ -123,13 +123,21 @@ def with_difference(row: dict) -> dict:
 
 
 def amend(path: Path) -> None:
-    """Add the difference columns of ``with_difference`` to a tests.csv written without them."""
+    """Add the difference columns of ``with_difference`` to a tests.csv written without them,
+    and write tests.md again from it and the risk.csv beside it (the cells are not needed)."""
     with open(path, newline="") as f:
         rows = [with_difference(r) for r in csv.DictReader(f)]
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    with open(path.parent / "risk.csv", newline="") as f:
+        counts = {(float(r["alpha"]), float(r["beta"])): (int(r["n_errors"]), int(r["n"]))
+                  for r in csv.DictReader(f)}
+    numbers = {"beta": float, "alpha_a": float, "alpha_b": float, "errors_a": int,
+               "errors_b": int, "n": int, "wrong_only_a": int, "wrong_only_b": int}
+    write_verdicts(path.parent, [{k: numbers.get(k, float)(v) for k, v in r.items()}
+                                 for r in rows], counts)
 
 
 def load_cells(out: Path) -> dict[tuple[float, float], np.ndarray]:
@@ -218,6 +226,17 @@ def report(out: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    write_verdicts(out, rows, {key: (int(wrong.sum()), wrong.size)
+                               for key, wrong in cells.items()})
+    print(f"wrote {out / 'risk.csv'}, {out / 'tests.csv'} and {out / 'tests.md'} "
+          f"({len(cells)} cells)")
+
+
+def write_verdicts(out: Path, rows: list[dict],
+                   counts: dict[tuple[float, float], tuple[int, int]]) -> None:
+    """tests.md from the comparisons (the rows of tests.csv, with Holm's p-values and the
+    difference intervals) and the error counts (errors, images) of every cell; see ``report``."""
+    betas = sorted({b for _, b in counts})
 
     def better(a: float, b: float, beta: float) -> dict | None:
         """The row showing a errs significantly less than b, if there is one."""
@@ -231,9 +250,9 @@ def report(out: Path) -> None:
     lines = ["| β | α evaluated | α* | error at α* (%) | error at α = β (%) | "
              "α* < β | some α beats α = β |", "|" + "---|" * 7]
     for beta in betas:
-        have = sorted(a for a, b in cells if b == beta)
-        errors = {a: int(cells[(a, beta)].sum()) for a in have}
-        n = cells[(have[0], beta)].size
+        have = sorted(a for a, b in counts if b == beta)
+        errors = {a: counts[(a, beta)][0] for a in have}
+        n = counts[(have[0], beta)][1]
         star = min(have, key=lambda a: (errors[a], a))
         at = [a for a in have if abs(a - beta) < 1e-9]
         at_or_above = [a for a in have if a >= beta - 1e-9]
@@ -265,8 +284,6 @@ def report(out: Path) -> None:
                      f"{percent_interval(errors[at[0]], n) if at else '—'} | {verdict_below} | "
                      f"{verdict_beats} |")
     (out / "tests.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {out / 'risk.csv'}, {out / 'tests.csv'} and {out / 'tests.md'} "
-          f"({len(cells)} cells)")
 
 
 def main(argv: list[str] | None = None) -> int:
