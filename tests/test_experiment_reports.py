@@ -80,7 +80,11 @@ def test_report_verdicts_by_hand(tmp_path):
     assert float(row["difference"]) == pytest.approx(-0.04, abs=1e-15)
     assert low < -0.04 < high < 0
     ninety = next(line for line in table if line.startswith("| 0.9 |"))
-    assert ninety.endswith("| undecided | undecided |")
+    # undecided: the best other alpha (0.6, 5 errors like alpha = beta) against alpha = beta,
+    # 5 : 5 images, a difference of 0 with a paired interval on both sides of it
+    assert "| undecided | undecided (0.6 (5 : 5, +0.00 [-" in ninety, ninety
+    low, high = (float(x) for x in ninety.split("[")[-1].split("]")[0].split(","))
+    assert -1 < low < 0 < high < 1 and "points, Holm p = 1)) |" in ninety
     grid = (tmp_path / "risk.md").read_text().splitlines()
     assert grid[0] == "| β \\ α | 0.3 | 0.4 | 0.5 | 0.6 | 0.7 | 0.9 |"
     assert grid[2] == "| 0.5 | **1.00** | 3.00 | 5.00 | 4.50 |  |  |"

@@ -180,8 +180,9 @@ def report(out: Path) -> None:
     no when some alpha at or above beta errs significantly less than every alpha below it;
     otherwise undecided. "Some alpha beats alpha = beta": yes when some other alpha errs
     significantly less than alpha = beta; no when alpha = beta errs significantly less than
-    every other; otherwise undecided. The pairs are fixed before looking at the errors, so
-    choosing alpha* does not bias the tests."""
+    every other; otherwise undecided, followed by the best other alpha against alpha = beta
+    (its difference and paired interval bound the effect the data leave open). The pairs are
+    fixed before looking at the errors, so choosing alpha* does not bias the tests."""
     cells = load_cells(out)
     with open(out / "risk.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -238,6 +239,19 @@ def write_verdicts(out: Path, rows: list[dict],
     difference intervals) and the error counts (errors, images) of every cell; see ``report``."""
     betas = sorted({b for _, b in counts})
 
+    def against_beta(r: dict, a: float) -> str:
+        """Comparison row r of alpha = a against alpha = beta, from a's side: the images wrong
+        under one of them only, a's error minus alpha = beta's with its 95% paired interval in
+        points, and Holm's p-value."""
+        mine = r["alpha_a"] == a
+        only_a, only_b = ((r["wrong_only_a"], r["wrong_only_b"]) if mine else
+                          (r["wrong_only_b"], r["wrong_only_a"]))
+        sign = 1 if mine else -1
+        diff, low, high = (100 * sign * r[k] for k in ("difference", "diff_low95", "diff_high95"))
+        diff, low, high = diff + 0.0, min(low, high) + 0.0, max(low, high) + 0.0   # no "-0.00"
+        return (f"{a:g} ({only_a} : {only_b}, {diff:+.2f} [{low:+.2f}, {high:+.2f}] points, "
+                f"Holm p = {r['p_holm']:.2g})")
+
     def better(a: float, b: float, beta: float) -> dict | None:
         """The row showing a errs significantly less than b, if there is one."""
         for r in rows:
@@ -267,18 +281,17 @@ def write_verdicts(out: Path, rows: list[dict],
             for a in have:
                 r = better(a, at[0], beta) if a != at[0] else None
                 if r:
-                    only_a = r["wrong_only_a"] if r["alpha_a"] == a else r["wrong_only_b"]
-                    only_b = r["wrong_only_b"] if r["alpha_a"] == a else r["wrong_only_a"]
-                    sign = 1 if r["alpha_a"] == a else -1   # a's error minus alpha = beta's
-                    diff, low, high = (100 * sign * r[k] for k in
-                                       ("difference", "diff_low95", "diff_high95"))
-                    low, high = min(low, high), max(low, high)
-                    beats.append(f"{a:g} ({only_a} : {only_b}, {diff:+.2f} [{low:+.2f}, "
-                                 f"{high:+.2f}] points, Holm p = {r['p_holm']:.2g})")
+                    beats.append(against_beta(r, a))
         others = [a for a in have if not at or a != at[0]]
         best_at = at and others and all(better(at[0], a, beta) for a in others)
         verdict_beats = ("yes: " + "; ".join(beats) if beats else
                          "no: α = β errs less than every other" if best_at else "undecided")
+        if verdict_beats == "undecided" and at and others:
+            # how large a difference the data leave open: the best other alpha against alpha = beta
+            rival = min(others, key=lambda a: (errors[a], a))
+            r = next(r for r in rows if r["beta"] == beta
+                     and (r["alpha_a"], r["alpha_b"]) in ((rival, at[0]), (at[0], rival)))
+            verdict_beats += f" ({against_beta(r, rival)})"
         lines.append(f"| {beta:g} | {', '.join(f'{a:g}' for a in have)} | {star:g} | "
                      f"{percent_interval(errors[star], n)} | "
                      f"{percent_interval(errors[at[0]], n) if at else '—'} | {verdict_below} | "
