@@ -53,16 +53,5 @@ printf '%s\n' "uniform $lf21/mnist_cnn-uniform-$sigma.pt ${goals[0]}" \
     "laplace $l1/mnist_cnn-laplace-$sigma.pt ${goals[3]}" |
     xargs -P "${JOBS:-2}" -L 1 bash -c 'one "$0" "$1" "$2" > "$out/$0.log" 2>&1'
 runs=("$out"/{gaussian,laplace,uniform,exp_inf}-"$sigma".tsv)
-python experiments/yang2020/paired.py "${runs[@]}" --norm linf --radii "$radii" \
-    --order gaussian,laplace,uniform,exp_inf \
-    --pairs "laplace>gaussian,uniform>gaussian,exp_inf>gaussian" --out "$out/beats_gaussian" \
-    > "$out/beats_gaussian.md"
-python experiments/yang2020/paired.py "${runs[@]}" --norm linf --radii "$radii" \
-    --order gaussian,laplace,uniform,exp_inf \
-    --pairs "gaussian>laplace,gaussian>uniform,gaussian>exp_inf" --out "$out/gaussian_beats" \
-    > "$out/gaussian_beats.md"
-smoothcert analyze "${runs[@]}" --norm linf --radii "0,$radii" --no-envelope \
-    --format markdown --out "$out/linf_runs.md"
-smoothcert plot certified "${runs[@]}" --norm linf --no-envelope \
-    --title "MNIST, linf, sigma = $sigma" --out "$out/linf.png"
-echo "tables in $out"
+bash experiments/yang2020/linf_report.sh "$out" "$radii" runs "MNIST, linf, sigma = $sigma" \
+    "${runs[@]}"

@@ -17,16 +17,5 @@ for family in gaussian laplace uniform exp_inf; do
     runs+=("$in025/$family-0.25.tsv" "$in05/$family-0.5.tsv")
 done
 radii=0.0005,0.001,0.002,0.0039,0.0078,0.0157,0.0314
-python experiments/yang2020/paired.py "${runs[@]}" --norm linf --radii "$radii" \
-    --order gaussian,laplace,uniform,exp_inf \
-    --pairs "laplace>gaussian,uniform>gaussian,exp_inf>gaussian" --out "$out/beats_gaussian" \
-    > "$out/beats_gaussian.md"
-python experiments/yang2020/paired.py "${runs[@]}" --norm linf --radii "$radii" \
-    --order gaussian,laplace,uniform,exp_inf \
-    --pairs "gaussian>laplace,gaussian>uniform,gaussian>exp_inf" --out "$out/gaussian_beats" \
-    > "$out/gaussian_beats.md"
-smoothcert analyze "${runs[@]}" --norm linf --radii "0,$radii" --by-noise \
-    --format markdown --out "$out/linf_by_noise.md"
-smoothcert plot certified "${runs[@]}" --norm linf --by-noise \
-    --title "MNIST, linf: envelope over sigma in {0.25, 0.5}" --out "$out/linf_by_noise.png"
-echo "tables in $out"
+bash experiments/yang2020/linf_report.sh "$out" "$radii" by_noise \
+    "MNIST, linf: envelope over sigma in {0.25, 0.5}" "${runs[@]}"
