@@ -57,6 +57,9 @@ python experiments/yang2020/paired.py "${runs[@]}" --norm l1 --radii 0.25,0.5,0.
 python experiments/yang2020/paired.py "${runs[@]}" --norm l1 --radii 0.25,0.5,0.75,1,1.25,1.5 \
     --order uniform,laplace,gaussian --pairs "laplace>uniform,gaussian>laplace" \
     --out "$out/l1_reverse" > "$out/l1_reverse.md"
+python experiments/yang2020/paired.py "$lf21"/uniform-1.0.tsv "$out"/{laplace,gaussian}-1.0.tsv \
+    --norm l1 --radii 0.25,0.5,0.75,1,1.25,1.5 --order uniform,laplace,gaussian \
+    --out "$out/l1_sigma1" > "$out/l1_sigma1.md"   # the families at equal sigma = 1.0
 smoothcert analyze "${runs[@]}" --norm l1 --radii 0:1.5:0.25 --common --by-noise \
     --format markdown --out "$out/l1_by_noise.md"
 smoothcert analyze "${runs[@]}" --norm l1 --radii 0:1.5:0.25 --common --no-envelope \
