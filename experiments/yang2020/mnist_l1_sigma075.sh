@@ -8,7 +8,8 @@
 # 1,000 test images, n0 = 100, n = 100,000, alpha = 0.001, adaptive with the goals 0.75, 1, 1.25),
 # and the envelopes over sigma in {0.25, 0.5, 0.75, 1.0} are compared again at 0.75 ... 1.5 with
 # the paired tests both ways (Holm over the four radii). Resumable: rerun after an interruption.
-# About 1.5 core-hours on a CPU (both runs at once on two cores: under an hour); not timed on a GPU.
+# About 75 core-minutes on a CPU (3 minutes of training and 30-40 of certification per family;
+# both at once on two cores: 40 minutes); not timed on a GPU.
 #
 #   SMOOTHCERT_DATA_DIR=/path/to/data bash experiments/yang2020/mnist_l1_sigma075.sh [OUT]
 # JOBS [2]: how many runs at once (one thread each). The other runs are read from L1
