@@ -252,14 +252,19 @@ def write_verdicts(out: Path, rows: list[dict],
         return (f"{a:g} ({only_a} : {only_b}, {diff:+.2f} [{low:+.2f}, {high:+.2f}] points, "
                 f"Holm p = {r['p_holm']:.2g})")
 
+    def pair_row(a: float, b: float, beta: float) -> dict | None:
+        """The comparison of a and b at beta (in either order), if it was made."""
+        return next((r for r in rows if r["beta"] == beta
+                     and (r["alpha_a"], r["alpha_b"]) in ((a, b), (b, a))), None)
+
     def better(a: float, b: float, beta: float) -> dict | None:
         """The row showing a errs significantly less than b, if there is one."""
-        for r in rows:
-            if r["beta"] == beta and (r["alpha_a"], r["alpha_b"]) in ((a, b), (b, a)):
-                fewer = r["errors_a"] < r["errors_b"] if r["alpha_a"] == a else \
-                    r["errors_b"] < r["errors_a"]
-                return r if fewer and r["p_holm"] < 0.05 else None
-        return None
+        r = pair_row(a, b, beta)
+        if r is None:
+            return None
+        fewer = r["errors_a"] < r["errors_b"] if r["alpha_a"] == a else \
+            r["errors_b"] < r["errors_a"]
+        return r if fewer and r["p_holm"] < 0.05 else None
 
     lines = ["| β | α evaluated | α* | error at α* (%) | error at α = β (%) | "
              "α* < β | some α beats α = β |", "|" + "---|" * 7]
@@ -289,9 +294,7 @@ def write_verdicts(out: Path, rows: list[dict],
         if verdict_beats == "undecided" and at and others:
             # how large a difference the data leave open: the best other alpha against alpha = beta
             rival = min(others, key=lambda a: (errors[a], a))
-            r = next(r for r in rows if r["beta"] == beta
-                     and (r["alpha_a"], r["alpha_b"]) in ((rival, at[0]), (at[0], rival)))
-            verdict_beats += f" ({against_beta(r, rival)})"
+            verdict_beats += f" ({against_beta(pair_row(rival, at[0], beta), rival)})"
         lines.append(f"| {beta:g} | {', '.join(f'{a:g}' for a in have)} | {star:g} | "
                      f"{percent_interval(errors[star], n)} | "
                      f"{percent_interval(errors[at[0]], n) if at else '—'} | {verdict_below} | "
